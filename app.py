@@ -1,0 +1,61 @@
+"""The Meterdesk application factory: `flask --app app …` runs every command."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, redirect, url_for
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+import audit  # noqa: F401  (registers the audit session events)
+from config import BASE_DIR, build_config
+from extensions import csrf, db, login_manager, migrate
+from formatting import FILTERS
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL, a busy timeout and foreign keys for every SQLite connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    settings = build_config(overrides)
+    app = Flask(__name__, instance_path=settings["INSTANCE_DIR"], instance_relative_config=False)
+    app.config.update(settings)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(BASE_DIR) / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see this page."
+    csrf.init_app(app)
+    app.jinja_env.filters.update(FILTERS)
+
+    from auth import bp as auth_bp
+    from cli import register_commands
+    from views import init_admin
+
+    app.register_blueprint(auth_bp)
+    init_admin(app)
+    register_commands(app)
+
+    @app.before_request
+    def name_the_actor() -> None:
+        from audit import set_actor
+
+        if current_user.is_authenticated:
+            set_actor(user_id=current_user.id)
+
+    @app.route("/")
+    def home():
+        return redirect(url_for("admin.index"))
+
+    return app

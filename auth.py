@@ -1,0 +1,89 @@
+"""Staff login: users, roles, the login page and password hashing."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from extensions import db, login_manager
+from models import USER_ROLES, User
+
+bp = Blueprint("auth", __name__)
+
+EDITOR_ROLES = ("admin", "staff")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def create_user(email: str, password: str, role: str) -> User:
+    """Create or update a user (idempotent by email); raises ValueError on bad input."""
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 255:
+        raise ValueError(f"not an email address: {email!r}")
+    if role not in USER_ROLES:
+        raise ValueError(f"role must be one of {', '.join(USER_ROLES)}")
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    if user is None:
+        user = User(email=email)
+        db.session.add(user)
+    user.password_hash = hash_password(password)
+    user.role = role
+    user.active = True
+    db.session.commit()
+    return user
+
+
+def can_edit(user: object) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "role", None) in EDITOR_ROLES)
+
+
+def is_admin(user: object) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "role", None) == "admin")
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("admin.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        if user is not None and user.active and check_password_hash(user.password_hash, form.password.data):
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong email or password.", "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,1 @@
+"""Billing rules and runs: plain functions, no Flask or Redis."""

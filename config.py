@@ -1,0 +1,68 @@
+"""Settings: environment first, then `instance/config.py`, then embedded defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("METERDESK_INSTANCE", BASE_DIR / "instance"))
+
+SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "API_RATE_LIMIT")
+
+
+def load_secret_key(instance_dir: Path) -> str:
+    """Read the secret key from `instance/secret_key`, generating it on first start."""
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def default_database_url(instance_dir: Path) -> str:
+    return f"sqlite:///{instance_dir / 'meterdesk.db'}"
+
+
+def build_config(overrides: dict | None = None) -> dict:
+    """Return the app's settings as a dict, resolved in the order env > instance file > default."""
+    overrides = dict(overrides or {})
+    instance_dir = Path(overrides.get("INSTANCE_DIR") or INSTANCE_DIR)
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    settings: dict = {}
+    instance_file = instance_dir / "config.py"
+    if instance_file.exists():
+        namespace: dict = {}
+        exec(compile(instance_file.read_text(), str(instance_file), "exec"), namespace)
+        settings.update({k: v for k, v in namespace.items() if k.isupper()})
+    for name in SETTING_NAMES:
+        if os.environ.get(name):
+            settings[name] = os.environ[name]
+    settings.update(overrides)
+
+    settings["INSTANCE_DIR"] = str(instance_dir)
+    settings.setdefault("DATABASE_URL", default_database_url(instance_dir))
+    settings.setdefault("REDIS_URL", "")
+    settings.setdefault("API_RATE_LIMIT", "1200 per minute")
+    if not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = load_secret_key(instance_dir)
+    settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
+    settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(settings["DATABASE_URL"]))
+    settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    settings.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    settings.setdefault("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+    settings.setdefault("RQ_QUEUE", "meterdesk")
+    settings.setdefault("EXPORT_DIR", str(instance_dir / "exports"))
+    return settings
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True}

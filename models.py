@@ -1,0 +1,358 @@
+"""The Meterdesk domain: every table of DESIGN.md's Domain section."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    func,
+    select,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+
+from extensions import db
+
+AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
+USER_ROLES = ("admin", "staff", "viewer")
+API_KEY_ROLES = ("admin", "ingest", "readonly")
+SUPPRESSION_TYPES = ("exact", "glob", "regex")
+JOB_KINDS = ("billing", "projection", "provisioning", "export")
+JOB_ACTIVE = ("queued", "running")
+
+MICRO = Decimal("0.000001")
+Money = Numeric(18, 2)
+Price = Numeric(18, 6)
+Quantity = Numeric(24, 6)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class MicroUnits(TypeDecorator):
+    """A Decimal with 6 places stored as an integer count of millionths: exact SUM on every backend."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        return to_micro(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return from_micro(value)
+
+
+def to_micro(value: Decimal) -> int:
+    return int(value.quantize(MICRO, rounding="ROUND_HALF_UP").scaleb(6))
+
+
+def from_micro(value: int | Decimal) -> Decimal:
+    return (Decimal(value).scaleb(-6)).quantize(MICRO)
+
+
+bucket_assets = Table(
+    "bucket_assets",
+    db.metadata,
+    Column("bucket_id", ForeignKey("buckets.id", ondelete="CASCADE"), primary_key=True),
+    Column("asset_id", ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_bucket_assets_asset", "asset_id"),
+)
+
+
+class Client(db.Model):
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    buckets: Mapped[list[Bucket]] = relationship(back_populates="client", passive_deletes=True)
+    assets: Mapped[list[Asset]] = relationship(back_populates="client")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UnitType(db.Model):
+    __tablename__ = "unit_types"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
+    overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
+    auto_provision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    filter_pattern: Mapped[str] = mapped_column(String(200), default="*", server_default="*")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Asset(db.Model):
+    __tablename__ = "assets"
+    __table_args__ = (
+        UniqueConstraint("external_id", "source_type", name="uq_assets_external_source"),
+        Index("ix_assets_client", "client_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    source_type: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    disregarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client | None] = relationship(back_populates="assets")
+    buckets: Mapped[list[Bucket]] = relationship(secondary=bucket_assets, back_populates="assets")
+
+    @property
+    def disregarded(self) -> bool:
+        return self.disregarded_at is not None
+
+    def __str__(self) -> str:
+        return self.name or self.external_id
+
+
+class Bucket(db.Model):
+    __tablename__ = "buckets"
+    __table_args__ = (
+        UniqueConstraint("client_id", "name", name="uq_buckets_client_name"),
+        Index("ix_buckets_unit_type", "unit_type_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="RESTRICT"))
+    source_type: Mapped[str] = mapped_column(String(100))
+    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    commit: Mapped[Decimal] = mapped_column(Quantity, default=Decimal("0"), server_default="0")
+    base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
+    overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    client: Mapped[Client] = relationship(back_populates="buckets")
+    unit_type: Mapped[UnitType] = relationship()
+    assets: Mapped[list[Asset]] = relationship(secondary=bucket_assets, back_populates="buckets")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Reading(db.Model):
+    __tablename__ = "readings"
+    __table_args__ = (
+        UniqueConstraint("asset_id", "unit_type_id", "ts", name="uq_readings_asset_unit_ts"),
+        Index("ix_readings_unit_ts", "unit_type_id", "ts"),
+        Index("ix_readings_received", "received_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="CASCADE"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[Decimal] = mapped_column(MicroUnits)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AssetUnit(db.Model):
+    """Summary kept by ingest: which unit types an asset reports, and when it last did (for unbound/provisioning)."""
+
+    __tablename__ = "asset_units"
+    __table_args__ = (Index("ix_asset_units_unit_last", "unit_type_id", "last_ts"),)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="CASCADE"), primary_key=True)
+    first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BillingReading(db.Model):
+    __tablename__ = "billing_readings"
+    __table_args__ = (
+        UniqueConstraint("bucket_id", "period_start", name="uq_billing_bucket_period"),
+        Index("ix_billing_period_client", "period_start", "client_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    total_usage: Mapped[Decimal] = mapped_column(Quantity)
+    commit: Mapped[Decimal] = mapped_column(Quantity)
+    base_price: Mapped[Decimal] = mapped_column(Price)
+    overage_price: Mapped[Decimal] = mapped_column(Price)
+    base_cost: Mapped[Decimal] = mapped_column(Money)
+    overage_units: Mapped[Decimal] = mapped_column(Quantity)
+    overage_cost: Mapped[Decimal] = mapped_column(Money)
+    buffer_units: Mapped[Decimal] = mapped_column(Quantity)
+    buffer_cost: Mapped[Decimal] = mapped_column(Money)
+    final_cost: Mapped[Decimal] = mapped_column(Money)
+    finalized: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calculated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    client: Mapped[Client] = relationship()
+    bucket: Mapped[Bucket] = relationship()
+
+
+class Projection(db.Model):
+    __tablename__ = "projections"
+    __table_args__ = (
+        UniqueConstraint("bucket_id", "period_start", name="uq_projection_bucket_period"),
+        Index("ix_projection_period_client", "period_start", "client_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    current_usage: Mapped[Decimal] = mapped_column(Quantity)
+    projected_usage: Mapped[Decimal] = mapped_column(Quantity)
+    projected_cost: Mapped[Decimal] = mapped_column(Money)
+    pct_of_commit: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    calculated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    client: Mapped[Client] = relationship()
+    bucket: Mapped[Bucket] = relationship()
+
+
+class ApiKey(db.Model):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    client: Mapped[Client | None] = relationship()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Suppression(db.Model):
+    __tablename__ = "suppressions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(500))
+    type: Mapped[str] = mapped_column(String(10), default="exact", server_default="exact")
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="viewer", server_default="viewer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_active(self) -> bool:  # flask-login refuses inactive users at once
+        return bool(self.active)
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class AuditLog(db.Model):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_table_record", "table", "record_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(20))
+    table: Mapped[str] = mapped_column("table", String(64))
+    record_id: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    old_values: Mapped[dict | None] = mapped_column(JSON)
+    new_values: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class JobRun(db.Model):
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        Index(
+            "uq_job_runs_active_lock",
+            "lock_key",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+        Index("ix_job_runs_kind_created", "kind", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    lock_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="queued", server_default="queued")
+    progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    rq_job_id: Mapped[str | None] = mapped_column(String(100))
+    requested_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    result_path: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.status in JOB_ACTIVE
+
+
+Client.bucket_count = column_property(
+    select(func.count(Bucket.id)).where(Bucket.client_id == Client.id).correlate_except(Bucket).scalar_subquery(),
+    deferred=True,
+)

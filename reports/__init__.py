@@ -1,0 +1,1 @@
+"""Report queries: plain functions over billing lines, projections and readings."""

@@ -1,0 +1,180 @@
+"""Fixtures: a fresh database per test (SQLite file or a PostgreSQL schema), a real Redis, clients per role.
+
+`DATABASE_URL` / `REDIS_URL` in the environment switch the whole suite to PostgreSQL and a Redis server.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import sqlalchemy as sa
+
+from app import create_app
+from extensions import db
+
+PASSWORD = "correct-horse-battery"
+SERVER_DB = os.environ.get("DATABASE_URL", "")
+SERVER_REDIS = os.environ.get("REDIS_URL", "")
+
+
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose connections use `schema` (one schema per test worker)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if not SERVER_DB:
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'meterdesk.db'}"
+    schema = f"t_{re.sub(r'[^a-z0-9]', '', worker_id().lower())}"
+    engine = sa.create_engine(SERVER_DB)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return with_search_path(SERVER_DB, schema)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    if SERVER_REDIS:
+        number = int(re.sub(r"\D", "", worker_id()) or 0) % 15 + 1
+        return re.sub(r"/\d*$", "", SERVER_REDIS.rstrip("/")) + f"/{number}"
+    from embedded_redis import ensure_embedded_redis, stop_embedded_redis
+
+    directory = tmp_path_factory.mktemp("redis")
+    url = ensure_embedded_redis(directory)
+    yield url
+    stop_embedded_redis(directory)
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url, tmp_path_factory):
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "schema",
+                      "INSTANCE_DIR": str(tmp_path_factory.mktemp("schema"))})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.engine.dispose()
+    return database_url
+
+
+def empty_tables() -> None:
+    """Delete every row and restart ids, fast on both backends."""
+    names = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                conn.execute(sa.text(f'DELETE FROM "{name}"'))
+            if conn.execute(sa.text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")).first():
+                conn.execute(sa.text("DELETE FROM sqlite_sequence"))
+
+
+@pytest.fixture
+def settings(_schema, redis_url, tmp_path) -> dict:
+    """The overrides every test app gets; tests may add their own before asking for `app`."""
+    return {
+        "DATABASE_URL": _schema,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "test-secret",
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "TESTING": True,
+        "API_RATE_LIMIT": "100000 per minute",
+    }
+
+
+@pytest.fixture
+def app(settings):
+    """A fresh app on empty tables; no app context is left pushed, so each request gets its own, as in production."""
+    app = create_app(settings)
+    with app.app_context():
+        empty_tables()
+    redis_lib.from_url(settings["REDIS_URL"]).flushdb()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, email: str, password: str = PASSWORD):
+        return self.client.post("/login", data={"email": email, "password": password,
+                                                "csrf_token": csrf_token(self.client, "/login")})
+
+    def logout(self):
+        return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/admin/")})
+
+
+def csrf_token(client, url: str) -> str:
+    """The CSRF token of the session, read from a form on `url` as a browser would."""
+    html = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html)
+    assert match, f"no csrf_token on {url}"
+    return match.group(1)
+
+
+def make_user(app, role: str, email: str | None = None) -> int:
+    from auth import create_user
+
+    with app.app_context():
+        return create_user(email or f"{role}@example.com", PASSWORD, role).id
+
+
+def logged_in(app, role: str):
+    make_user(app, role)
+    client = app.test_client()
+    response = AuthActions(client).login(f"{role}@example.com")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def admin_client(app):
+    return logged_in(app, "admin")
+
+
+@pytest.fixture
+def staff_client(app):
+    return logged_in(app, "staff")
+
+
+@pytest.fixture
+def viewer_client(app):
+    return logged_in(app, "viewer")
+
+
+@pytest.fixture
+def backend(settings) -> str:
+    return "postgresql" if settings["DATABASE_URL"].startswith("postgresql") else "sqlite"
+
+
+def migrations_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "migrations"

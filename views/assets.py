@@ -1,0 +1,113 @@
+"""Asset grids: All, New, Unassigned and Disregarded (Unbound lives in views/unbound.py)."""
+from __future__ import annotations
+
+from flask import flash
+from flask_admin.actions import action
+from sqlalchemy import func, select
+from wtforms.validators import DataRequired, Length
+
+from extensions import db
+from models import Asset, utcnow
+from views.base import SecureModelView, fmt_time, link
+
+
+def set_assets(ids: list[str], **values) -> int:
+    """Apply the same field values to the assets with these ids through the ORM (so each change is audited)."""
+    assets = db.session.scalars(select(Asset).where(Asset.id.in_([int(i) for i in ids]))).all()
+    for asset in assets:
+        for key, value in values.items():
+            setattr(asset, key, value)
+    db.session.commit()
+    return len(assets)
+
+
+class AssetView(SecureModelView):
+    column_list = ("id", "client", "name", "description", "acknowledged", "enabled", "created_at", "last_seen_at")
+    column_labels = {
+        "id": "ID", "acknowledged": "Ack", "created_at": "Created", "last_seen_at": "Last Seen",
+        "external_id": "Asset ID", "source_type": "Source", "client.name": "Client",
+    }
+    column_searchable_list = ("external_id", "name", "description")
+    column_filters = ("client.name", "external_id", "source_type", "acknowledged", "enabled", "last_seen_at", "created_at")
+    column_sortable_list = ("id", ("client", "client.name"), "name", "acknowledged", "enabled", "created_at", "last_seen_at")
+    column_default_sort = ("id", True)
+    column_select_related_list = (Asset.client,)
+    column_formatters = {
+        "name": lambda v, c, m, n: link("asset_page.asset", m.name or m.external_id, asset_id=m.id),
+        "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id) if m.client else "—",
+        "created_at": fmt_time("created_at"),
+        "last_seen_at": fmt_time("last_seen_at"),
+    }
+    form_columns = ("external_id", "source_type", "name", "description", "client", "acknowledged", "enabled")
+    form_ajax_refs = {"client": {"fields": ("name",), "page_size": 20}}
+    form_args = {
+        "external_id": {"label": "Asset ID", "validators": [DataRequired(), Length(max=255)]},
+        "source_type": {"label": "Source Type", "validators": [DataRequired(), Length(max=100)]},
+        "name": {"validators": [Length(max=255)]},
+    }
+    empty_message = "No assets"
+    shows_disregarded = False
+
+    def __init__(self, name: str = "All", endpoint: str = "asset", category: str | None = "Assets", **kwargs) -> None:
+        super().__init__(Asset, name=name, endpoint=endpoint, category=category, **kwargs)
+
+    def scope(self, query):
+        """The rows this grid shows; disregarded assets are hidden from default views."""
+        if self.shows_disregarded:
+            return query.filter(Asset.disregarded_at.is_not(None))
+        return query.filter(Asset.disregarded_at.is_(None))
+
+    def get_query(self):
+        return self.scope(super().get_query())
+
+    def get_count_query(self):
+        return self.scope(db.session.query(func.count(Asset.id)).select_from(Asset))
+
+    def get_one(self, id):
+        return db.session.get(Asset, int(id)) if str(id).isdigit() else None
+
+    @action("acknowledge", "Acknowledge", "Acknowledge the selected assets?")
+    def action_acknowledge(self, ids: list[str]) -> None:
+        flash(f"{set_assets(ids, acknowledged=True)} assets acknowledged.", "success")
+
+    @action("disregard", "Disregard", "Disregard the selected assets? They leave billing; their readings stay.")
+    def action_disregard(self, ids: list[str]) -> None:
+        flash(f"{set_assets(ids, disregarded_at=utcnow())} assets disregarded.", "success")
+
+    @action("enable", "Enable")
+    def action_enable(self, ids: list[str]) -> None:
+        flash(f"{set_assets(ids, enabled=True)} assets enabled.", "success")
+
+    @action("disable", "Disable")
+    def action_disable(self, ids: list[str]) -> None:
+        flash(f"{set_assets(ids, enabled=False)} assets disabled.", "success")
+
+
+class NewAssetView(AssetView):
+    empty_message = "No new assets"
+
+    def scope(self, query):
+        return super().scope(query).filter(Asset.acknowledged.is_(False))
+
+
+class UnassignedAssetView(AssetView):
+    empty_message = "No unassigned assets"
+
+    def scope(self, query):
+        return super().scope(query).filter(Asset.client_id.is_(None))
+
+
+class DisregardedAssetView(AssetView):
+    action_disallowed_list = ("disregard", "acknowledge")
+    column_list = ("external_id", "client", "last_seen_at")
+    column_labels = dict(AssetView.column_labels, external_id="Asset ID")
+    column_sortable_list = ("external_id", ("client", "client.name"), "last_seen_at")
+    empty_message = "No disregarded assets"
+    intro = ("Disregarded assets are hidden from default views and excluded from billing. "
+             "Historical data is preserved.")
+    shows_disregarded = True
+    allow_create = False
+
+    @action("restore", "Restore", "Restore the selected assets to billing?")
+    def action_restore(self, ids: list[str]) -> None:
+        flash(f"{set_assets(ids, disregarded_at=None)} assets restored.", "success")

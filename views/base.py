@@ -1,0 +1,116 @@
+"""The shared base of every admin page: login, roles, CSRF and the Meterdesk list look."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, redirect, request, url_for
+from flask_admin import BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterConverter
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
+from sqlalchemy import TypeDecorator
+
+from auth import can_edit, is_admin
+from extensions import db
+from formatting import money, quantity, utc
+
+
+class CsrfForm(FlaskForm):
+    """Flask-WTF form (CSRF checked by CSRFProtect) that keeps the `_obj` Flask-Admin's validators need."""
+
+    def __init__(self, formdata: Any = None, obj: Any = None, prefix: str = "", **kwargs: Any) -> None:
+        self._obj = obj
+        if formdata is None and request.method in ("POST", "PUT", "PATCH"):
+            formdata = request.form
+        super().__init__(formdata=formdata, obj=obj, prefix=prefix, **kwargs)
+
+
+class AccessMixin:
+    """Every page needs a login; viewers read; staff and admins write; `admin_only` pages need admin."""
+
+    admin_only = False
+
+    def is_accessible(self) -> bool:
+        if not (current_user.is_authenticated and current_user.active):
+            return False
+        return is_admin(current_user) if self.admin_only else True
+
+    def inaccessible_callback(self, name: str, **kwargs: Any):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+    def _handle_view(self, name: str, **kwargs: Any):
+        refused = super()._handle_view(name, **kwargs)
+        if refused is not None:
+            return refused
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not can_edit(current_user):
+            abort(403)
+        return None
+
+
+class SecureView(AccessMixin, BaseView):
+    """Base of custom (non-grid) admin pages."""
+
+
+def fmt_money(attr: str):
+    return lambda view, context, model, name: money(getattr(model, attr))
+
+
+def fmt_quantity(attr: str):
+    return lambda view, context, model, name: quantity(getattr(model, attr))
+
+
+def fmt_time(attr: str):
+    return lambda view, context, model, name: utc(getattr(model, attr))
+
+
+def link(endpoint: str, text: Any, **values: Any) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(url_for(endpoint, **values), escape(text))
+
+
+class TypeDecoratorFilterConverter(FilterConverter):
+    """Filters for our TypeDecorator columns (UTC datetimes, micro-unit decimals) as for their storage type."""
+
+    def convert(self, type_name: str, column: Any, name: str, **kwargs: Any):
+        if isinstance(column.type, TypeDecorator):
+            type_name = type(column.type.impl).__name__
+        return super().convert(type_name, column, name, **kwargs)
+
+
+class SecureModelView(AccessMixin, ModelView):
+    """Base grid: declarative subclasses only set columns, filters, labels and form rules."""
+
+    form_base_class = CsrfForm
+    filter_converter = TypeDecoratorFilterConverter()
+    list_template = "meterdesk/list.html"
+    page_size = 50
+    can_set_page_size = True
+    can_view_details = True
+    can_export = False
+    export_max_rows = 10000
+    empty_message = "No records"
+    intro = ""
+    allow_create = True
+    allow_edit = True
+    allow_delete = True
+
+    def __init__(self, model: Any, **kwargs: Any) -> None:
+        super().__init__(model, db, **kwargs)
+
+    @property
+    def can_create(self) -> bool:
+        return self.allow_create and can_edit(current_user)
+
+    @property
+    def can_edit(self) -> bool:
+        return self.allow_edit and can_edit(current_user)
+
+    @property
+    def can_delete(self) -> bool:
+        return self.allow_delete and can_edit(current_user)
+
+    def get_empty_list_message(self) -> str:
+        return self.empty_message

@@ -1,0 +1,43 @@
+"""Unit Types grid: metering units and their auto-provisioning templates."""
+from __future__ import annotations
+
+from markupsafe import Markup
+from wtforms.validators import DataRequired, InputRequired, Length
+
+from models import AGGREGATIONS, UnitType
+from validation import check_glob, form_check, non_negative
+from views.base import SecureModelView, fmt_money
+
+
+def on_off(view, context, model, name) -> Markup:
+    if model.auto_provision:
+        return Markup('<span class="badge badge-success">on</span>')
+    return Markup('<span class="badge badge-secondary">off</span>')
+
+
+class UnitTypeView(SecureModelView):
+    column_list = ("name", "description", "auto_provision", "base_price", "overage_price", "aggregation",
+                   "filter_pattern")
+    column_labels = {"auto_provision": "Auto-Provision", "base_price": "Base", "overage_price": "Overage",
+                     "filter_pattern": "Filter Pattern"}
+    column_searchable_list = ("name", "description")
+    column_filters = ("name", "aggregation", "auto_provision")
+    column_default_sort = ("name", False)
+    column_formatters = {"auto_provision": on_off, "base_price": fmt_money("base_price"),
+                         "overage_price": fmt_money("overage_price")}
+    form_columns = ("name", "description", "aggregation", "base_price", "overage_price", "auto_provision",
+                    "filter_pattern")
+    form_choices = {"aggregation": [(a, a) for a in AGGREGATIONS]}
+    form_args = {
+        "name": {"validators": [DataRequired(), Length(max=100)]},
+        "base_price": {"label": "Base price", "validators": [InputRequired(), non_negative]},
+        "overage_price": {"label": "Overage price", "validators": [InputRequired(), non_negative]},
+        "filter_pattern": {"validators": [DataRequired(), Length(max=200), form_check(check_glob)],
+                           "description": "Glob on the asset id, e.g. vm-* ; * matches every asset.",
+                           "default": "*"},
+    }
+    empty_message = "No unit types"
+    intro = "Metering unit types. Template fields drive nightly auto-provisioning of billing buckets."
+
+    def __init__(self) -> None:
+        super().__init__(UnitType, name="Unit Types", endpoint="unittype", category="Settings")
