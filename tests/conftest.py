@@ -47,7 +47,8 @@ def database_url(tmp_path_factory) -> str:
 def redis_url(tmp_path_factory) -> str:
     if SERVER_REDIS:
         number = int(re.sub(r"\D", "", worker_id()) or 0) % 15 + 1
-        return re.sub(r"/\d*$", "", SERVER_REDIS.rstrip("/")) + f"/{number}"
+        yield re.sub(r"/\d*$", "", SERVER_REDIS.rstrip("/")) + f"/{number}"
+        return
     from embedded_redis import ensure_embedded_redis, stop_embedded_redis
 
     directory = tmp_path_factory.mktemp("redis")

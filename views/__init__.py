@@ -12,6 +12,7 @@ from views.billing import BillingReadingView
 from views.buckets import BucketView
 from views.clients import ClientView
 from views.dashboard import DashboardView
+from views.jobs import JobsView
 from views.pages import AssetPage, ClientPage
 from views.projections import ProjectionView
 from views.suppressions import SuppressionView
@@ -45,4 +46,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(AuditLogView())
     admin.add_view(ClientPage(name="Client", endpoint="client_page", url="/admin/clients"))
     admin.add_view(AssetPage(name="Asset", endpoint="asset_page", url="/admin/assets/page"))
+    admin.add_view(JobsView(name="Jobs", endpoint="jobs", url="/admin/jobs"))
     return admin

@@ -1,0 +1,1 @@
+"""Background work: thin RQ entry points over the billing rules, one module per subject."""

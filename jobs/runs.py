@@ -1,0 +1,142 @@
+"""JobRun bookkeeping shared by every job: start (never overlapping), progress, finish, fail, retry."""
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from rq.job import Job, JobStatus
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import JOB_ACTIVE, JobRun, utcnow
+
+Progress = Callable[[int, str], None]
+FOREGROUND_STALE_AFTER = timedelta(hours=6)
+
+
+class JobRefused(Exception):
+    """A run of the same kind and period is already queued or running."""
+
+
+def lock_key(kind: str, period: str | None) -> str:
+    return f"{kind}:{period or 'all'}"
+
+
+def active_run(key: str) -> JobRun | None:
+    return db.session.scalar(select(JobRun).where(JobRun.lock_key == key, JobRun.status.in_(JOB_ACTIVE)))
+
+
+def _is_stale(run: JobRun) -> bool:
+    """An active run whose worker is gone: its RQ job failed, stopped or vanished; or a foreground run left for hours."""
+    if run.rq_job_id:
+        from jobs.queue import get_redis
+
+        try:
+            job = Job.fetch(run.rq_job_id, connection=get_redis())
+        except Exception:
+            return True
+        return job.get_status(refresh=True) in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+    started = run.started_at or run.created_at
+    return utcnow() - started > FOREGROUND_STALE_AFTER
+
+
+def create_run(kind: str, parameters: dict[str, Any], requested_by: str, period: str | None = None) -> JobRun:
+    """Record a queued run; raise JobRefused when one of the same kind and period is active."""
+    key = lock_key(kind, period)
+    for attempt in range(2):
+        run = JobRun(kind=kind, parameters=parameters, lock_key=key, status="queued", progress=0,
+                     requested_by=requested_by, message="Queued")
+        db.session.add(run)
+        try:
+            db.session.commit()
+            return run
+        except IntegrityError:
+            db.session.rollback()
+        other = active_run(key)
+        if other is not None and attempt == 0 and _is_stale(other):
+            finish(other.id, "failed", "The worker running this job stopped before it finished; run it again.")
+            continue
+        label = f" for {period}" if period else ""
+        number = f" (job #{other.id}, {other.status})" if other is not None else ""
+        raise JobRefused(f"A {kind} run{label} is already queued or running{number}.")
+    raise JobRefused(f"A {kind} run is already queued or running.")
+
+
+def _write(run_id: int, **values: Any) -> None:
+    """Update a JobRun row in its own short transaction, outside the job's data transaction."""
+    with db.engine.begin() as conn:
+        conn.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+
+
+def report_progress(run_id: int, percent: int, message: str = "") -> None:
+    percent = max(0, min(100, int(percent)))
+    _write(run_id, progress=percent, message=message)
+    try:
+        from rq import get_current_job
+
+        job = get_current_job()
+    except Exception:
+        job = None
+    if job is not None:
+        job.meta.update(progress=percent, message=message)
+        job.save_meta()
+
+
+def finish(run_id: int, status: str, message: str, result_path: str | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "message": message[:4000], "finished_at": utcnow()}
+    if status == "done":
+        values["progress"] = 100
+    if result_path is not None:
+        values["result_path"] = result_path
+    _write(run_id, **values)
+
+
+def execute_run(run_id: int, work: Callable[[JobRun, Progress], str]) -> str:
+    """Run `work(run, progress)`; record done with its message, or failed with the error (then re-raise)."""
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise LookupError(f"no job run {run_id}")
+    _write(run_id, status="running", started_at=utcnow(), message="Running")
+    db.session.expire(run)
+
+    def progress(percent: int, message: str = "") -> None:
+        report_progress(run_id, percent, message)
+
+    try:
+        message = work(run, progress)
+    except Exception as exc:
+        db.session.rollback()
+        summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        detail = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno} in {where.name})" if where else ""
+        finish(run_id, "failed", f"{summary}{detail}")
+        current_app.logger.exception("job run %s failed", run_id)
+        raise
+    finish(run_id, "done", message or "Done")
+    return message
+
+
+def enqueue_run(run: JobRun, func: Callable[..., Any], timeout: int = 3600) -> JobRun:
+    """Hand a recorded run to the RQ queue; a queue that cannot be reached fails the run with a clear message."""
+    from jobs.queue import get_queue
+
+    job_id = f"{run.kind}-{run.id}"
+    try:
+        get_queue().enqueue(func, run.id, job_id=job_id, job_timeout=timeout, result_ttl=86400, failure_ttl=604800)
+    except Exception as exc:
+        finish(run.id, "failed", f"The job queue is unavailable ({type(exc).__name__}); try again shortly.")
+        db.session.refresh(run)
+        raise JobRefused("The job queue is unavailable; the run was not started.") from exc
+    _write(run.id, rq_job_id=job_id)
+    db.session.refresh(run)
+    return run
+
+
+def latest_runs(kind: str, limit: int = 5) -> list[JobRun]:
+    return list(db.session.scalars(
+        select(JobRun).where(JobRun.kind == kind).order_by(JobRun.id.desc()).limit(limit)
+    ))
