@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import g, has_app_context
-from sqlalchemy import event, inspect
+from sqlalchemy import Column, event, inspect
 from sqlalchemy.orm import Session
 
 from models import AssetUnit, AuditLog, JobRun, Projection, Reading
@@ -46,9 +46,15 @@ def _field(key: str, value: Any) -> Any:
     return REDACTED if key in SECRET_FIELDS and value is not None else _plain(value)
 
 
+def _table_columns(mapper: Any) -> list[str]:
+    """Keys of the attributes stored in the object's own table (not column_property expressions)."""
+    return [prop.key for prop in mapper.column_attrs
+            if isinstance(prop.columns[0], Column) and prop.columns[0].table is mapper.local_table]
+
+
 def _column_values(obj: Any) -> dict[str, Any]:
     state = inspect(obj)
-    return {key: _field(key, state.attrs[key].value) for key in state.mapper.column_attrs.keys()}
+    return {key: _field(key, state.attrs[key].value) for key in _table_columns(state.mapper)}
 
 
 def _collection_ids(values: Any) -> list[Any]:
@@ -60,12 +66,13 @@ def _changes(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     state = inspect(obj)
     old: dict[str, Any] = {}
     new: dict[str, Any] = {}
+    columns = set(_table_columns(state.mapper))
     for attr in state.attrs:
         hist = attr.load_history()
         if not hist.has_changes():
             continue
         prop = state.mapper.attrs[attr.key]
-        if attr.key in state.mapper.column_attrs:
+        if attr.key in columns:
             old[attr.key] = _field(attr.key, hist.deleted[0] if hist.deleted else None)
             new[attr.key] = _field(attr.key, hist.added[0] if hist.added else None)
         elif getattr(prop, "uselist", False):
@@ -77,8 +84,9 @@ def _changes(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _record_id(obj: Any) -> str | None:
-    identity = inspect(obj).identity
-    return ",".join(str(part) for part in identity) if identity else None
+    state = inspect(obj)
+    identity = state.mapper.primary_key_from_instance(obj)
+    return ",".join(str(part) for part in identity) if all(p is not None for p in identity) else None
 
 
 def _rows(session: Session) -> list[dict[str, Any]]:
@@ -100,10 +108,19 @@ def _rows(session: Session) -> list[dict[str, Any]]:
         old, new = _changes(obj)
         if old or new:
             add("update", obj, old, new)
+    deleted_values = session.info.pop("audit_deleted", {})
     for obj in session.deleted:
         if not isinstance(obj, UNAUDITED):
-            add("delete", obj, _column_values(obj), None)
+            add("delete", obj, deleted_values.get(id(obj)) or {}, None)
     return rows
+
+
+@event.listens_for(Session, "before_flush")
+def remember_deleted_values(session: Session, flush_context: Any, instances: Any) -> None:
+    """Read a deleted row's values while it still exists."""
+    session.info["audit_deleted"] = {
+        id(obj): _column_values(obj) for obj in session.deleted if not isinstance(obj, UNAUDITED)
+    }
 
 
 @event.listens_for(Session, "after_flush")

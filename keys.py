@@ -19,7 +19,7 @@ def hash_key(raw: str) -> str:
 
 def split_key(raw: str) -> str | None:
     """The display prefix (`mdk_xxxxxxxx`) of a presented key, or None when it is not of our form."""
-    parts = raw.split("_")
+    parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_MARK or len(parts[1]) != 8 or not parts[2]:
         return None
     return f"{parts[0]}_{parts[1]}"
