@@ -44,6 +44,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from views import init_admin
 
     app.register_blueprint(auth_bp)
+    from health_view import bp as health_bp
+
+    app.register_blueprint(health_bp)
     init_admin(app)
     register_commands(app)
 
@@ -57,5 +60,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     @app.route("/")
     def home():
         return redirect(url_for("admin.index"))
+
+    @app.route("/favicon.ico")
+    def favicon():
+        return app.send_static_file("favicon.svg")
 
     return app

@@ -28,8 +28,15 @@ def live_server(app) -> Iterator[str]:
 @contextmanager
 def browser_page(base_url: str) -> Iterator[object]:
     """A Playwright page in Debian chromium that records console errors and requests leaving 127.0.0.1."""
+    import os
+
+    import pytest
     from playwright.sync_api import sync_playwright
 
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("METERDESK_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(accept_downloads=True)
