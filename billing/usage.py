@@ -15,6 +15,7 @@ grow with the number of readings.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from models import MICRO, Asset, Bucket, Reading, bucket_assets
+from models import AGGREGATIONS, MICRO, Asset, Bucket, Reading, bucket_assets
 
 ZERO = Decimal("0.000000")
 STREAM = {"stream_results": True, "yield_per": 2000}
@@ -133,16 +134,30 @@ def _ranked_value(session: Session, start: datetime, end: datetime, bucket_filte
     return {(a, u): value for a, u, value in session.execute(query.execution_options(**STREAM))}
 
 
-def usage_for_specs(session: Session, specs: list[BucketSpec], period_start: datetime,
-                    period_end: datetime) -> dict[int, BucketUsage]:
-    """Usage of each spec'd bucket over [period_start, period_end), assembled from the three set-based queries."""
+def usage_for_specs(session: Session, specs: list[BucketSpec], period_start: datetime, period_end: datetime,
+                    progress: Callable[[int, str], None] | None = None) -> dict[int, BucketUsage]:
+    """Usage of each spec'd bucket over [period_start, period_end), assembled from (up to) three set-based queries."""
     if not specs:
         return {}
+    for spec in specs:
+        if spec.aggregation not in AGGREGATIONS:
+            raise ValueError(f"bucket {spec.bucket_id} has an unknown aggregation {spec.aggregation!r}")
     bucket_filter = Bucket.id.in_([spec.bucket_id for spec in specs])
     aggregations = {spec.aggregation for spec in specs}
-    stats = _group_stats(session, period_start, period_end, bucket_filter) if aggregations & set(GROUPED) else {}
-    last = _ranked_value(session, period_start, period_end, bucket_filter, "last") if "last" in aggregations else {}
-    p95 = _ranked_value(session, period_start, period_end, bucket_filter, "p95") if "p95" in aggregations else {}
+    report = progress or (lambda percent, message: None)
+    stats: dict[Pair, tuple] = {}
+    last: dict[Pair, Decimal] = {}
+    p95: dict[Pair, Decimal] = {}
+    if aggregations & set(GROUPED):
+        report(0, "sum, max, avg and count")
+        stats = _group_stats(session, period_start, period_end, bucket_filter)
+    if "last" in aggregations:
+        report(50, "last readings")
+        last = _ranked_value(session, period_start, period_end, bucket_filter, "last")
+    if "p95" in aggregations:
+        report(70, "95th percentiles")
+        p95 = _ranked_value(session, period_start, period_end, bucket_filter, "p95")
+    report(95, "adding up")
 
     result: dict[int, BucketUsage] = {}
     for spec in specs:

@@ -1,0 +1,182 @@
+"""A billing run for a period: usage of every enabled bucket, its cost, and its billing line (plain function).
+
+Everything is computed first (read-only, with progress), then written in ONE short transaction: the
+period's unfinalized lines are deleted and the new lines inserted set-based, both audited. A failure
+leaves the data as it was. Finalized lines never change; readings that arrive for them later are
+counted as *late* (see `late_readings`), never billed silently.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from audit import audit_bulk
+from billing.periods import current_period_start, period_bounds, period_label
+from billing.pricing import bucket_status, rate_bucket_usage
+from billing.usage import BucketUsage, bucket_specs, usage_for_specs
+from models import Asset, BillingReading, Bucket, Reading, UnitType, bucket_assets, utcnow
+
+Progress = Callable[[int, str], None]
+AUDITED_FIELDS = ("client_id", "bucket_id", "period_start", "total_usage", "commit", "base_price", "overage_price",
+                  "base_cost", "overage_cost", "buffer_units", "buffer_cost", "overage_units", "final_cost",
+                  "finalized")
+
+
+@dataclass(frozen=True)
+class BillingSummary:
+    period: str
+    lines: int
+    total_cost: Decimal
+    kept_finalized: int
+    late_readings: int
+    finalized: bool
+
+    @property
+    def message(self) -> str:
+        done = "billed and finalized" if self.finalized else "billed"
+        text = f"{self.period}: {self.lines} bucket(s) {done}, total ${self.total_cost:,.2f}"
+        if self.kept_finalized:
+            text += f"; {self.kept_finalized} finalized line(s) kept unchanged"
+        if self.late_readings:
+            text += f" ({self.late_readings} late reading(s) not billed)"
+        return text + "."
+
+
+def _quiet(percent: int, message: str = "") -> None:
+    """The progress callback when nobody listens."""
+
+
+def check_billable(period_start: datetime, now: datetime | None = None) -> None:
+    """A period is billable when it has started (past periods and the current one)."""
+    if period_start > current_period_start(now):
+        raise ValueError(f"{period_label(period_start)} is in the future; only started periods can be billed")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def build_lines(session: Session, period_start: datetime, usages: dict[int, BucketUsage],
+                finalize: bool, now: datetime) -> list[dict[str, Any]]:
+    """The billing line rows (with their snapshots, costs and per-asset details) for the computed usages."""
+    if not usages:
+        return []
+    _, period_end = period_bounds(period_start)
+    buckets = {b.id: b for b in session.execute(
+        select(Bucket.id, Bucket.client_id, Bucket.name, Bucket.aggregation, Bucket.commit, Bucket.base_price,
+               Bucket.overage_price, UnitType.name.label("unit_type"))
+        .join(UnitType, UnitType.id == Bucket.unit_type_id)
+        .where(Bucket.id.in_(list(usages)))
+    )}
+    asset_ids = sorted({a for usage in usages.values() for a in usage.per_asset})
+    external = {}
+    for start in range(0, len(asset_ids), 5000):
+        external.update(session.execute(
+            select(Asset.id, Asset.external_id).where(Asset.id.in_(asset_ids[start:start + 5000]))).all())
+    lines = []
+    for bucket_id in sorted(usages):
+        b, usage = buckets[bucket_id], usages[bucket_id]
+        cost = rate_bucket_usage(usage.total, b.commit, b.base_price, b.overage_price)
+        details = {
+            "aggregation": b.aggregation, "unit_type": b.unit_type, "bucket": b.name,
+            "status": bucket_status(usage.total, b.commit),
+            "assets": [{"asset_id": asset_id, "external_id": external.get(asset_id, ""), "usage": str(value)}
+                       for asset_id, value in sorted(usage.per_asset.items())],
+        }
+        lines.append({
+            "client_id": b.client_id, "bucket_id": bucket_id, "period_start": period_start, "period_end": period_end,
+            "total_usage": usage.total, "commit": b.commit, "base_price": b.base_price,
+            "overage_price": b.overage_price, "base_cost": cost.base_cost, "overage_units": cost.overage_units,
+            "overage_cost": cost.overage_cost, "buffer_units": cost.buffer_units, "buffer_cost": cost.buffer_cost,
+            "final_cost": cost.final_cost, "finalized": finalize, "finalized_at": now if finalize else None,
+            "calculated_at": now, "details": details,
+        })
+    return lines
+
+
+def write_lines(session: Session, period_start: datetime, lines: list[dict[str, Any]]) -> list[int]:
+    """In the caller's transaction: replace the period's unfinalized lines by `lines`, auditing each change."""
+    table = BillingReading.__table__
+    unfinalized = and_(table.c.period_start == period_start, table.c.finalized.is_(False))
+    old = session.execute(select(*[table.c[name] for name in ("id", *AUDITED_FIELDS)]).where(unfinalized)).all()
+    session.execute(delete(table).where(unfinalized))
+    for row in old:
+        audit_bulk(session, "delete", table.name, [row.id],
+                   old={name: _plain(getattr(row, name)) for name in AUDITED_FIELDS})
+    if not lines:
+        return []
+    ids = list(session.connection().execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), lines).scalars())
+    for new_id, line in zip(ids, lines):
+        audit_bulk(session, "create", table.name, [new_id],
+                   new={name: _plain(line[name]) for name in AUDITED_FIELDS})
+    return ids
+
+
+def finalized_bucket_ids(session: Session, period_start: datetime) -> set[int]:
+    return set(session.scalars(select(BillingReading.bucket_id).where(
+        BillingReading.period_start == period_start, BillingReading.finalized.is_(True))))
+
+
+def late_readings(session: Session, line_ids: list[int]) -> dict[int, int]:
+    """Finalized line id -> readings received after it was finalized, inside its period, for its bucket's assets."""
+    if not line_ids:
+        return {}
+    line = BillingReading.__table__
+    query = (
+        select(line.c.id, func.count(Reading.id))
+        .select_from(line)
+        .join(Bucket, Bucket.id == line.c.bucket_id)
+        .join(bucket_assets, bucket_assets.c.bucket_id == Bucket.id)
+        .join(Asset, and_(Asset.id == bucket_assets.c.asset_id, Asset.enabled.is_(True),
+                          Asset.disregarded_at.is_(None)))
+        .join(Reading, and_(Reading.asset_id == Asset.id, Reading.unit_type_id == Bucket.unit_type_id,
+                            Reading.ts >= line.c.period_start, Reading.ts < line.c.period_end,
+                            Reading.received_at > line.c.finalized_at))
+        .where(line.c.id.in_(list(line_ids)), line.c.finalized.is_(True))
+        .group_by(line.c.id)
+    )
+    return {line_id: count for line_id, count in session.execute(query)}
+
+
+def bill_period(session: Session, period_start: datetime, finalize: bool = False,
+                progress: Progress | None = None) -> BillingSummary:
+    """Bill every enabled bucket for the period starting at `period_start`; finalize the lines if asked."""
+    progress = progress or _quiet
+    check_billable(period_start)
+    period_start, period_end = period_bounds(period_start)
+    label = period_label(period_start)
+    progress(2, f"Billing {label}: finding buckets")
+    kept = finalized_bucket_ids(session, period_start)
+    specs = [spec for spec in bucket_specs(session) if spec.bucket_id not in kept]
+    progress(5, f"Billing {label}: {len(specs)} bucket(s) to compute")
+
+    def step(percent: int, message: str) -> None:
+        progress(5 + percent * 80 // 100, f"Billing {label}: {message}")
+
+    usages = usage_for_specs(session, specs, period_start, period_end, progress=step)
+    now = utcnow()
+    lines = build_lines(session, period_start, usages, finalize, now)
+    late_ids = [row for row in session.scalars(select(BillingReading.id).where(
+        BillingReading.period_start == period_start, BillingReading.finalized.is_(True)))]
+    late = sum(late_readings(session, late_ids).values())
+    progress(90, f"Billing {label}: writing {len(lines)} line(s)")
+    try:
+        write_lines(session, period_start, lines)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    total = sum((line["final_cost"] for line in lines), Decimal("0.00"))
+    progress(100, f"Billing {label}: done")
+    return BillingSummary(label, len(lines), total, len(kept), late, finalize)
