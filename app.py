@@ -12,6 +12,7 @@ import audit  # noqa: F401  (registers the audit session events)
 from config import BASE_DIR, build_config
 from extensions import csrf, db, login_manager, migrate
 from formatting import FILTERS
+from security import init_security
 
 
 @event.listens_for(Engine, "connect")
@@ -38,6 +39,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.login_message = "Please log in to see this page."
     csrf.init_app(app)
     app.jinja_env.filters.update(FILTERS)
+    init_security(app)
 
     from auth import bp as auth_bp
     from cli import register_commands

@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 
 from extensions import db, login_manager
 from models import USER_ROLES, User
+from security import clear_login_failures, login_throttled, record_login_failure
 
 bp = Blueprint("auth", __name__)
 
@@ -75,10 +76,16 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
+        wait = login_throttled(email)
+        if wait:
+            flash(f"Too many failed logins; try again in {max(1, wait // 60)} minutes.", "error")
+            return render_template("auth/login.html", form=form), 429
         user = db.session.scalar(select(User).where(func.lower(User.email) == email))
         if user is not None and user.active and check_password_hash(user.password_hash, form.password.data):
+            clear_login_failures(email)
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
+        record_login_failure(email)
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
 

@@ -33,20 +33,23 @@ def with_search_path(url: str, schema: str) -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     if not SERVER_DB:
-        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'meterdesk.db'}"
-    schema = f"t_{re.sub(r'[^a-z0-9]', '', worker_id().lower())}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'meterdesk.db'}"
+        return
+    schema = f"t_{re.sub(r'[^a-z0-9]', '', worker_id().lower())}_{os.getpid()}"
     engine = sa.create_engine(SERVER_DB)
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield with_search_path(SERVER_DB, schema)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     engine.dispose()
-    return with_search_path(SERVER_DB, schema)
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
     if SERVER_REDIS:
-        number = int(re.sub(r"\D", "", worker_id()) or 0) % 15 + 1
+        number = os.getpid() % 15 + 1
         yield re.sub(r"/\d*$", "", SERVER_REDIS.rstrip("/")) + f"/{number}"
         return
     from embedded_redis import ensure_embedded_redis, stop_embedded_redis

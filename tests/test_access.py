@@ -7,7 +7,7 @@ from extensions import db
 from models import Client
 from tests.conftest import PASSWORD, csrf_token, make_user
 
-PUBLIC = {"static", "auth.login", "auth.logout", "home", "admin.static", "healthz", "api"}
+PUBLIC = {"static", "favicon", "auth.login", "auth.logout", "home", "admin.static", "healthz", "health", "api", "vendor"}
 
 
 def admin_urls(app) -> list[tuple[str, str]]:

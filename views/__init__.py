@@ -5,6 +5,8 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from security import csp_nonce
+
 from views.api_keys import ApiKeyView
 from views.assets import AssetView, DisregardedAssetView, NewAssetView, UnassignedAssetView
 from views.audit_log import AuditLogView
@@ -13,12 +15,14 @@ from views.buckets import BucketView
 from views.clients import ClientView
 from views.dashboard import DashboardView
 from views.jobs import JobsView
+from views.over_under import OverUnderView
 from views.pages import AssetPage, ClientPage
 from views.projections import ProjectionView
 from views.suppressions import SuppressionView
 from views.unbound import UnboundAssetView
 from views.unit_types import UnitTypeView
 from views.users import UserView
+from views.vendor import bp as vendor_bp
 
 
 def init_admin(app: Flask) -> Admin:
@@ -28,6 +32,7 @@ def init_admin(app: Flask) -> Admin:
         url="/admin",
         index_view=DashboardView(name="Dashboard", url="/admin", template="meterdesk/dashboard.html"),
         theme=Bootstrap4Theme(base_template="meterdesk/base.html", fluid=True),
+        csp_nonce_generator=csp_nonce,
     )
     admin.add_view(ClientView())
     admin.add_view(AssetView())
@@ -39,6 +44,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(BucketView())
     admin.add_view(BillingReadingView())
     admin.add_view(ProjectionView())
+    admin.add_view(OverUnderView(name="Over/Under", endpoint="over_under", url="/admin/over-under", category="Billing"))
     admin.add_view(UnitTypeView())
     admin.add_view(SuppressionView())
     admin.add_view(ApiKeyView())
@@ -47,4 +53,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(ClientPage(name="Client", endpoint="client_page", url="/admin/clients"))
     admin.add_view(AssetPage(name="Asset", endpoint="asset_page", url="/admin/assets/page"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs", url="/admin/jobs"))
+    app.register_blueprint(vendor_bp)
     return admin
