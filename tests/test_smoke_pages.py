@@ -51,3 +51,16 @@ def test_grids_show_records_with_links(app, admin_client):
     assert "VMs" in page and "Billing History" in page
     assets = admin_client.get("/admin/asset/").get_data(as_text=True)
     assert "web-1" in assets and "Acme &lt;Dental&gt;" in assets
+
+
+@pytest.mark.parametrize("url", ["/admin/client/new/", "/admin/asset/new/", "/admin/bucket/new/",
+                                 "/admin/unittype/new/", "/admin/suppression/new/"])
+def test_create_forms_render_for_staff_with_a_csrf_field(staff_client, url):
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    assert 'name="csrf_token"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/admin/apikey/new/", "/admin/user/new/"])
+def test_admin_forms_render_for_admins(admin_client, url):
+    assert admin_client.get(url).status_code == 200
