@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from billing.periods import next_period
+from billing.periods import current_period_start, next_period, previous_period
 from billing.pricing import pct_of_commit, rate_bucket_usage
 from extensions import db
 from models import BillingReading, Bucket, Client, Projection, UnitType
@@ -57,8 +57,11 @@ def add_projection(bucket: Bucket, period: datetime, current: str, projected: st
     return row
 
 
-def load_provider() -> dict[str, int]:
-    """Insert the provider above; return the ids tests need. Caller is inside an app context."""
+def load_provider(now: datetime = NOW) -> dict[str, int]:
+    """Insert the provider above (its three periods shifted to end with `now`'s); return the ids tests need."""
+    this = current_period_start(now)
+    last = previous_period(this)
+    before = previous_period(last)
     vm = UnitType(name="vm-hours", aggregation="sum", base_price=Decimal(1), overage_price=Decimal(2))
     gb = UnitType(name="storage-gb", aggregation="avg", base_price=Decimal("0.5"), overage_price=Decimal(1))
     acme, globex, initech = Client(name="Acme"), Client(name="Globex"), Client(name="Initech")
@@ -77,17 +80,17 @@ def load_provider() -> dict[str, int]:
     initech_gb = bucket(initech, "Initech Storage", gb, "netapp", 100)
     initech_vm = bucket(initech, "Initech VMs", vm, "vcenter", 10)
     db.session.flush()
-    add_line(acme_vm, OCT, "120")
-    add_line(acme_gb, OCT, "150")
-    add_line(globex_vm, OCT, "30")
-    add_line(initech_gb, OCT, "100")
-    add_line(acme_vm, SEP, "100")
-    add_line(globex_vm, SEP, "70")
-    add_line(acme_vm, NOV, "10")
-    add_projection(acme_vm, NOV, "75", "150")
-    add_projection(acme_gb, NOV, "250", "250")
-    add_projection(globex_vm, NOV, "30", "60")
-    add_projection(initech_gb, NOV, "80", "80")
+    add_line(acme_vm, last, "120")
+    add_line(acme_gb, last, "150")
+    add_line(globex_vm, last, "30")
+    add_line(initech_gb, last, "100")
+    add_line(acme_vm, before, "100")
+    add_line(globex_vm, before, "70")
+    add_line(acme_vm, this, "10")
+    add_projection(acme_vm, this, "75", "150")
+    add_projection(acme_gb, this, "250", "250")
+    add_projection(globex_vm, this, "30", "60")
+    add_projection(initech_gb, this, "80", "80")
     db.session.commit()
     return {"vm": vm.id, "gb": gb.id, "acme": acme.id, "globex": globex.id, "initech": initech.id,
             "acme_vm": acme_vm.id, "acme_gb": acme_gb.id, "globex_vm": globex_vm.id, "initech_gb": initech_gb.id,

@@ -1,11 +1,13 @@
 """Asset grids: All, New, Unassigned and Disregarded (Unbound lives in views/unbound.py)."""
 from __future__ import annotations
 
-from flask import flash
+from flask import flash, redirect, request, url_for
 from flask_admin.actions import action
+from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.validators import DataRequired, Length
 
+from auth import can_edit
 from extensions import db
 from models import Asset, utcnow
 from views.base import SecureModelView, fmt_time, link
@@ -74,6 +76,15 @@ class AssetView(SecureModelView):
     def action_disregard(self, ids: list[str]) -> None:
         flash(f"{set_assets(ids, disregarded_at=utcnow())} assets disregarded.", "success")
 
+    @action("assign", "Assign to client")
+    def action_assign(self, ids: list[str]):
+        """Lead to the client chooser (the grid's action form cannot hold a client select)."""
+        back = request.form.get("url") or url_for(".index_view")
+        return redirect(url_for("asset_page.assign_many", ids=",".join(ids), next=back))
+
+    def is_action_allowed(self, name: str) -> bool:
+        return can_edit(current_user) and super().is_action_allowed(name)
+
     @action("enable", "Enable")
     def action_enable(self, ids: list[str]) -> None:
         flash(f"{set_assets(ids, enabled=True)} assets enabled.", "success")
@@ -98,7 +109,7 @@ class UnassignedAssetView(AssetView):
 
 
 class DisregardedAssetView(AssetView):
-    action_disallowed_list = ("disregard", "acknowledge")
+    action_disallowed_list = ("disregard", "acknowledge", "assign")
     column_list = ("external_id", "client", "last_seen_at")
     column_labels = dict(AssetView.column_labels, external_id="Asset ID")
     column_sortable_list = ("external_id", ("client", "client.name"), "last_seen_at")

@@ -1,19 +1,25 @@
-"""Record pages: a client (its buckets and billing history) and an asset (its usage)."""
+"""Record pages: a client (its buckets and billing history) and an asset (its usage and quick actions)."""
 from __future__ import annotations
 
-from flask import abort
+from flask import Response, abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
+from auth import can_edit
 from extensions import db
-from models import Asset, Bucket, Client
+from models import Asset, Client, utcnow
+from reports.clients import billing_history, client_buckets
+from reports.usage import asset_usage
+from views import charts
+from views.assets import set_assets
 from views.base import SecureView
 
 
 class ClientPage(SecureView):
     def is_visible(self) -> bool:
         return False
+
     @expose("/")
     def index(self):
         abort(404)
@@ -21,16 +27,27 @@ class ClientPage(SecureView):
     @expose("/<int:client_id>")
     def client(self, client_id: int):
         client = db.session.get(Client, client_id) or abort(404)
-        buckets = db.session.scalars(
-            select(Bucket).where(Bucket.client_id == client_id).options(selectinload(Bucket.unit_type))
-            .order_by(Bucket.name)
-        ).all()
-        return self.render("meterdesk/client.html", client=client, buckets=buckets)
+        history = billing_history(db.session, client_id)
+        figure = None
+        if history:
+            figure = charts.figure_json(charts.overage_buffer(
+                [p.period for p in history], [p.overage for p in history], [p.buffer for p in history]))
+        return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
+                           history_figure=figure)
+
+
+def client_choices() -> list[tuple[int, str]]:
+    return list(db.session.execute(select(Client.id, Client.name).order_by(Client.name)).all())
+
+
+def _ids(text: str) -> list[str]:
+    return [part for part in (text or "").split(",") if part.strip().isdigit()]
 
 
 class AssetPage(SecureView):
     def is_visible(self) -> bool:
         return False
+
     @expose("/")
     def index(self):
         abort(404)
@@ -38,4 +55,67 @@ class AssetPage(SecureView):
     @expose("/<int:asset_id>")
     def asset(self, asset_id: int):
         asset = db.session.get(Asset, asset_id) or abort(404)
-        return self.render("meterdesk/asset.html", asset=asset)
+        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices())
+
+    @expose("/<int:asset_id>/usage.json")
+    def usage(self, asset_id: int):
+        """The last 30 days of usage as a Plotly figure (`figure` is null when there are no readings)."""
+        db.session.get(Asset, asset_id) or abort(404)
+        series = asset_usage(db.session, asset_id)
+        figure = charts.asset_usage(series).to_json() if series else "null"
+        return Response('{"figure": ' + figure + "}", mimetype="application/json")
+
+    @expose("/<int:asset_id>/ack", methods=("POST",))
+    def ack(self, asset_id: int):
+        db.session.get(Asset, asset_id) or abort(404)
+        set_assets([str(asset_id)], acknowledged=True)
+        flash("Asset acknowledged.", "success")
+        return redirect(url_for(".asset", asset_id=asset_id))
+
+    @expose("/<int:asset_id>/disregard", methods=("POST",))
+    def disregard(self, asset_id: int):
+        asset = db.session.get(Asset, asset_id) or abort(404)
+        restore = request.form.get("restore") == "1"
+        set_assets([str(asset_id)], disregarded_at=None if restore else (asset.disregarded_at or utcnow()))
+        flash("Asset restored to billing." if restore else "Asset disregarded: it leaves billing; its readings stay.",
+              "success")
+        return redirect(url_for(".asset", asset_id=asset_id))
+
+    @expose("/<int:asset_id>/assign", methods=("POST",))
+    def assign(self, asset_id: int):
+        db.session.get(Asset, asset_id) or abort(404)
+        client = self._chosen_client()
+        if client is None:
+            flash("Choose a client.", "error")
+        else:
+            set_assets([str(asset_id)], client_id=client.id)
+            flash(f"Asset assigned to {client.name}.", "success")
+        return redirect(url_for(".asset", asset_id=asset_id))
+
+    @expose("/assign", methods=("GET", "POST"))
+    def assign_many(self):
+        """The client chooser the grids' "Assign to client" action leads to (ids=1,2,3)."""
+        if not can_edit(current_user):
+            abort(403)
+        ids = _ids(request.values.get("ids", ""))
+        back = request.values.get("next") or url_for("asset_unassigned.index_view")
+        if not back.startswith("/"):
+            back = url_for("asset_unassigned.index_view")
+        if not ids:
+            flash("No assets selected.", "error")
+            return redirect(back)
+        if request.method == "POST":
+            client = self._chosen_client()
+            if client is not None:
+                count = set_assets(ids, client_id=client.id)
+                flash(f"{count} assets assigned to {client.name}.", "success")
+                return redirect(back)
+            flash("Choose a client.", "error")
+        assets = db.session.scalars(select(Asset).where(Asset.id.in_([int(i) for i in ids])).order_by(Asset.id)).all()
+        return self.render("meterdesk/assign.html", assets=assets, ids=",".join(ids), back=back,
+                           clients=client_choices())
+
+    @staticmethod
+    def _chosen_client() -> Client | None:
+        text = request.form.get("client_id", "")
+        return db.session.get(Client, int(text)) if text.isdigit() else None

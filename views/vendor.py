@@ -1,0 +1,16 @@
+"""plotly.js served from the installed plotly package (pages never load scripts from a CDN)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly
+from flask import Blueprint, send_from_directory
+
+PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
+
+bp = Blueprint("vendor", __name__)
+
+
+@bp.route("/static/vendor/plotly.min.js")
+def plotly_js():
+    return send_from_directory(PLOTLY_DIR, "plotly.min.js", mimetype="text/javascript", max_age=86400)
