@@ -60,3 +60,11 @@ def demo_data_command(clients: int, assets: int, months: int, seed: int) -> None
 def register_commands(app: Flask) -> None:
     for command in (create_user_command, create_api_key_command, demo_data_command):
         app.cli.add_command(command)
+    from jobs.cli_projections import COMMANDS as projection_commands
+
+    for command in projection_commands:
+        app.cli.add_command(command)
+    from jobs.cli import COMMANDS as billing_commands
+
+    for command in billing_commands:
+        app.cli.add_command(command)
