@@ -64,3 +64,7 @@ def register_commands(app: Flask) -> None:
 
     for command in projection_commands:
         app.cli.add_command(command)
+    from jobs.cli import COMMANDS as billing_commands
+
+    for command in billing_commands:
+        app.cli.add_command(command)

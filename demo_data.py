@@ -82,7 +82,25 @@ def load_demo_data(clients: int = 40, assets: int = 1500, months: int = 13, seed
             store_readings(db.session, rows)
             db.session.commit()
             bar.update(1)
-    return f"demo data: {len(client_rows)} clients, {len(plans)} assets, {len(buckets)} buckets, {days} days of readings"
+    billed = _bill_past_periods(start, now) if bill else []
+    return (f"demo data: {len(client_rows)} clients, {len(plans)} assets, {len(buckets)} buckets, {days} days of "
+            f"readings, {len(billed)} period(s) billed and finalized")
+
+
+def _bill_past_periods(start: datetime, now: datetime) -> list[str]:
+    """Bill and finalize every period that has ended since `start`, so the reports have history."""
+    from billing.periods import next_period, period_label
+    from billing.run import bill_period
+
+    periods = []
+    period = start
+    while next_period(period) <= current_period_start(now):
+        periods.append(period)
+        period = next_period(period)
+    with click.progressbar(periods, label="billing", item_show_func=lambda p: p and period_label(p)) as bar:
+        for period in bar:
+            bill_period(db.session, period, finalize=True)
+    return [period_label(p) for p in periods]
 
 
 def _unit_types() -> list[UnitType]:
