@@ -50,6 +50,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.register_blueprint(health_bp)
     init_admin(app)
+    from api import init_api
+
+    init_api(app)
     register_commands(app)
 
     @app.before_request

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from models import Asset, AssetUnit, Reading, UTCDateTime, utcnow
+from models import Asset, AssetUnit, UTCDateTime, to_micro, utcnow
 
 CHUNK = 1000
 
@@ -27,20 +28,63 @@ def _insert(session: Session, model):
     return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)
 
 
+def sqlite_datetime(moment: datetime) -> str:
+    """The text SQLAlchemy stores for a UTC datetime on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.isoformat(" ", "microseconds")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def _micro(value: Decimal | int | float | str) -> int:
+    return to_micro(value if type(value) is Decimal else Decimal(str(value)))
+
+
+SQLITE_INSERT = ("INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) VALUES (?, ?, ?, ?, ?) "
+                 "ON CONFLICT DO NOTHING")
+POSTGRES_INSERT = (
+    "INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) "
+    "SELECT a, u, t, v, %s FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::bigint[]) AS x(a, u, t, v) "
+    "ON CONFLICT (asset_id, unit_type_id, ts) DO NOTHING"
+)
+
+
 def store_readings(session: Session, rows: Sequence[NewReading], received_at: datetime | None = None) -> int:
-    """Insert readings, ignoring repeats of (asset, unit type, ts); return how many were new. Caller commits."""
+    """Insert readings, ignoring repeats of (asset, unit type, ts); return how many were new. Caller commits.
+
+    Rows go to the driver directly (one statement per chunk of 1,000 on SQLite, one array insert per chunk on
+    PostgreSQL), in (asset, unit type, ts) order so that concurrent batches lock rows in the same order.
+    """
     if not rows:
         return 0
     received_at = received_at or utcnow()
-    stmt = _insert(session, Reading).on_conflict_do_nothing(index_elements=["asset_id", "unit_type_id", "ts"])
+    rows = sorted(rows, key=lambda r: (r.asset_id, r.unit_type_id, r.ts))
+    dialect = session.get_bind().dialect
+    cursor = session.connection().connection.driver_connection.cursor()
     inserted = 0
-    for start in range(0, len(rows), CHUNK):
-        params = [
-            {"asset_id": r.asset_id, "unit_type_id": r.unit_type_id, "ts": r.ts, "value": r.value,
-             "received_at": received_at}
-            for r in rows[start:start + CHUNK]
-        ]
-        inserted += session.execute(stmt, params).rowcount
+    try:
+        if dialect.name == "postgresql":
+            for start in range(0, len(rows), CHUNK * 10):
+                chunk = rows[start:start + CHUNK * 10]
+                cursor.execute(POSTGRES_INSERT, (
+                    received_at, [r.asset_id for r in chunk], [r.unit_type_id for r in chunk],
+                    [_aware(r.ts) for r in chunk], [_micro(r.value) for r in chunk]))
+                inserted += cursor.rowcount
+        else:
+            received = sqlite_datetime(received_at)
+            for start in range(0, len(rows), CHUNK):
+                cursor.executemany(SQLITE_INSERT, [
+                    (r.asset_id, r.unit_type_id, sqlite_datetime(r.ts), _micro(r.value), received)
+                    for r in rows[start:start + CHUNK]])
+                inserted += cursor.rowcount
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance("INSERT INTO readings", None, exc, dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=dialect) from exc
+    finally:
+        cursor.close()
     _touch_summaries(session, rows)
     return inserted
 

@@ -1,0 +1,24 @@
+"""The JSON API under /api/v1: ingest, records, reports and its OpenAPI document."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def init_api(app: Flask) -> None:
+    """Register the API blueprint (CSRF-exempt: it authenticates by key), its error bodies and rate limiter."""
+    from api.auth import init_limiter
+    from api.errors import register_error_handlers
+    from api.ingest import AssetCache
+
+    register_error_handlers(app)
+    init_limiter(app)
+    csrf.exempt(bp)
+    app.extensions["meterdesk_asset_cache"] = AssetCache()
+    app.register_blueprint(bp)
+
+
+from api import errors, openapi, readings, records, reports  # noqa: E402,F401  (handlers and routes)

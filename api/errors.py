@@ -1,0 +1,81 @@
+"""JSON error bodies for every response under /api/v1 (routing 404/405 included), never HTML, never a bare 500."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from extensions import db
+
+API_PREFIX = "/api/v1"
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": message, "fields"?: {...}}` with `status`."""
+
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.fields = fields
+        self.headers = headers or {}
+
+
+def error_response(status: int, message: str, fields: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> Any:
+    body: dict[str, Any] = {"error": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _is_api_request() -> bool:
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
+def http_error(exc: HTTPException):
+    """Werkzeug's errors (routing 404/405, 413 of a huge body…) as JSON under /api/v1, untouched elsewhere."""
+    if not _is_api_request():
+        return exc
+    headers = {}
+    if exc.code == 405:
+        allowed = getattr(exc, "valid_methods", None)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    return error_response(exc.code or 500, exc.description or exc.name, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, http_error)
+
+
+def _register_blueprint_handlers(bp) -> None:
+    @bp.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.message, exc.fields, exc.headers)
+
+    @bp.errorhandler(OperationalError)
+    def database_busy(exc: OperationalError):
+        db.session.rollback()
+        current_app.logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "the database is busy or unavailable; retry shortly", headers={"Retry-After": "5"})
+
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        db.session.rollback()
+        current_app.logger.exception("API error on %s %s", request.method, request.path)
+        return error_response(500, "internal error")
+
+
+from api import bp  # noqa: E402
+
+_register_blueprint_handlers(bp)

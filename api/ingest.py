@@ -1,0 +1,248 @@
+"""Ingest a batch of readings set-based: validate in one pass, drop suppressed assets, resolve or create the
+assets with one query, store the readings with one insert, in one transaction. No Flask in here."""
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import chain
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import event, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from api.schemas import ReadingIn
+from audit import audit_bulk
+from models import Asset, UnitType, utcnow
+from readings import NewReading, store_readings
+from suppressions import load_matcher
+
+ITEMS = TypeAdapter(list[ReadingIn])
+FUTURE_SLACK = timedelta(minutes=5)
+LOOKUP_CHUNK = 4000
+ATTEMPTS = 3
+
+AssetKey = tuple[str, str]  # (external_id, source_type)
+AssetRef = tuple[int, int | None]  # (asset id, client id)
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "suppressed": self.suppressed,
+                "rejected": sorted(self.rejected, key=lambda r: r["index"])}
+
+
+_CACHES: weakref.WeakSet[AssetCache] = weakref.WeakSet()
+
+
+class AssetCache:
+    """(external id, source type) -> (asset id, client id) for a few seconds, per process.
+
+    Cleared whenever this process changes or deletes an asset through the ORM; other processes' changes are
+    seen after `ttl` seconds at most, and a cached id whose asset was deleted makes the batch retry uncached.
+    """
+
+    def __init__(self, ttl: float = 30.0, max_entries: int = 200_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[AssetKey, tuple[int, int | None, float]] = {}
+        _CACHES.add(self)
+
+    def get_many(self, keys: Iterable[AssetKey]) -> dict[AssetKey, AssetRef]:
+        now = time.monotonic()
+        found: dict[AssetKey, AssetRef] = {}
+        entries = self._entries
+        for key in keys:
+            entry = entries.get(key)
+            if entry is not None and entry[2] > now:
+                found[key] = (entry[0], entry[1])
+        return found
+
+    def put_many(self, refs: dict[AssetKey, AssetRef]) -> None:
+        if len(self._entries) + len(refs) > self.max_entries:
+            self._entries = {}
+        expires = time.monotonic() + self.ttl
+        for key, (asset_id, client_id) in refs.items():
+            self._entries[key] = (asset_id, client_id, expires)
+
+    def clear(self) -> None:
+        self._entries = {}
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_assets(session: Session, flush_context: Any) -> None:
+    if any(isinstance(obj, Asset) for obj in chain(session.dirty, session.deleted)):
+        for cache in list(_CACHES):
+            cache.clear()
+
+
+def _reason(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"][1:])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def validate_items(items: Sequence[Any]) -> tuple[list[tuple[int, ReadingIn]], list[dict[str, Any]]]:
+    """Parse every item; return the valid ones with their index and the rejected ones with a reason."""
+    try:
+        return list(enumerate(ITEMS.validate_python(items))), []
+    except ValidationError as exc:
+        reasons: dict[int, str] = {}
+        for error in exc.errors(include_url=False, include_context=False, include_input=False):
+            index = error["loc"][0] if error["loc"] else 0
+            if isinstance(index, int):
+                reasons.setdefault(index, _reason(error))
+    good = [i for i in range(len(items)) if i not in reasons]
+    parsed = ITEMS.validate_python([items[i] for i in good]) if good else []
+    return list(zip(good, parsed)), [{"index": i, "error": e} for i, e in reasons.items()]
+
+
+def _insert(session: Session, table):
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
+
+
+def _select_assets(session: Session, keys: Sequence[AssetKey]) -> dict[AssetKey, AssetRef]:
+    assets = Asset.__table__
+    found: dict[AssetKey, AssetRef] = {}
+    for chunk in _chunks(keys, LOOKUP_CHUNK):
+        rows = session.execute(
+            select(assets.c.external_id, assets.c.source_type, assets.c.id, assets.c.client_id)
+            .where(tuple_(assets.c.external_id, assets.c.source_type).in_(list(chunk)))
+        )
+        for external_id, source_type, asset_id, client_id in rows:
+            found[(external_id, source_type)] = (asset_id, client_id)
+    return found
+
+
+def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_id: int | None,
+                   now: datetime) -> dict[AssetKey, AssetRef]:
+    """Insert the unknown assets (losing races quietly), audit the ones this batch created, return all of them."""
+    keys = sorted(wanted)
+    values = [{"external_id": ext, "source_type": src, "name": wanted[(ext, src)].name or "",
+               "description": wanted[(ext, src)].description or "", "client_id": client_id,
+               "acknowledged": False, "enabled": True, "created_at": now} for ext, src in keys]
+    assets = Asset.__table__
+    stmt = (_insert(session, assets).on_conflict_do_nothing(index_elements=["external_id", "source_type"])
+            .returning(assets.c.id, assets.c.external_id, assets.c.source_type))
+    created: dict[AssetKey, AssetRef] = {}
+    for chunk in _chunks(values, LOOKUP_CHUNK):
+        for asset_id, ext, src in session.execute(stmt, list(chunk)):
+            created[(ext, src)] = (asset_id, client_id)
+    by_key = {(v["external_id"], v["source_type"]): v for v in values}
+    for key in sorted(created):
+        row = by_key[key]
+        audit_bulk(session, "create", "assets", [created[key][0]], new={
+            "external_id": row["external_id"], "source_type": row["source_type"], "name": row["name"],
+            "description": row["description"], "client_id": client_id, "acknowledged": False, "enabled": True,
+            "created_by": "ingest"})
+    raced = [key for key in keys if key not in created]
+    if raced:
+        created.update(_select_assets(session, raced))
+    return created
+
+
+def resolve_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_id: int | None,
+                   now: datetime, cache: AssetCache | None = None) -> dict[AssetKey, AssetRef]:
+    """Asset id and client of every wanted (external id, source type); unknown ones are created."""
+    found = cache.get_many(wanted) if cache is not None else {}
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        fetched = _select_assets(session, missing)
+        unknown = {key: wanted[key] for key in missing if key not in fetched}
+        if unknown:
+            fetched.update(_create_assets(session, unknown, client_id, now))
+        if cache is not None:
+            cache.put_many(fetched)
+        found.update(fetched)
+    return found
+
+
+def _forbidden(key: AssetKey, owner: int | None) -> str:
+    whose = "no client" if owner is None else "another client"
+    return f"forbidden: asset {key[0]!r} (source {key[1]!r}) belongs to {whose}, not to this key's client"
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    name = type(getattr(exc, "orig", None)).__name__
+    return name in ("DeadlockDetected", "SerializationFailure")
+
+
+def ingest_readings(session: Session, items: Sequence[Any], client_id: int | None = None,
+                    now: datetime | None = None, cache: AssetCache | None = None) -> IngestResult:
+    """Validate and store a batch of reading items; commits. `client_id` is the scope of the posting key."""
+    now = now or utcnow()
+    valid, rejected = validate_items(items)
+    unit_ids = dict(session.execute(select(UnitType.name, UnitType.id)).all())
+    is_suppressed = load_matcher(session)
+    latest = now + FUTURE_SLACK
+    suppressed = 0
+    kept: list[tuple[int, ReadingIn, int]] = []
+    for index, item in valid:
+        if item.timestamp > latest:
+            rejected.append({"index": index, "error": "timestamp: is more than 5 minutes in the future"})
+        elif (unit_id := unit_ids.get(item.unit_type)) is None:
+            rejected.append({"index": index, "error": f"unit_type: unknown unit type {item.unit_type!r}"})
+        elif is_suppressed(item.asset_id):
+            suppressed += 1
+        else:
+            kept.append((index, item, unit_id))
+
+    for attempt in range(ATTEMPTS):
+        try:
+            result = _store(session, kept, client_id, now, cache if attempt == 0 else None)
+            session.commit()
+            break
+        except DBAPIError as exc:
+            session.rollback()
+            if cache is not None:
+                cache.clear()
+            if attempt == ATTEMPTS - 1 or not _retryable(exc):
+                raise
+    result.suppressed = suppressed
+    result.rejected = rejected + result.rejected
+    return result
+
+
+def _store(session: Session, kept: list[tuple[int, ReadingIn, int]], client_id: int | None, now: datetime,
+           cache: AssetCache | None) -> IngestResult:
+    result = IngestResult()
+    wanted: dict[AssetKey, ReadingIn] = {}
+    for _, item, _ in kept:
+        wanted.setdefault((item.asset_id, item.source), item)
+    refs = resolve_assets(session, wanted, client_id, now, cache) if wanted else {}
+    rows: list[NewReading] = []
+    seen: set[tuple[int, int, datetime]] = set()
+    for index, item, unit_id in kept:
+        key = (item.asset_id, item.source)
+        asset_id, owner = refs[key]
+        if client_id is not None and owner != client_id:
+            result.rejected.append({"index": index, "error": _forbidden(key, owner)})
+            continue
+        identity = (asset_id, unit_id, item.timestamp)
+        if identity in seen:
+            result.duplicates += 1
+            continue
+        seen.add(identity)
+        rows.append(NewReading(asset_id, unit_id, item.timestamp, item.value))
+    inserted = store_readings(session, rows, now)
+    result.accepted = inserted
+    result.duplicates += len(rows) - inserted
+    return result
