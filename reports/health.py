@@ -22,7 +22,8 @@ def _queue_name() -> str:
 
 def last_run(session: Session, kind: str) -> dict[str, Any] | None:
     """The latest run of `kind` (any status): when it finished, its status and message."""
-    run = session.scalar(select(JobRun).where(JobRun.kind == kind).order_by(JobRun.id.desc()).limit(1))
+    run = session.execute(select(JobRun.id, JobRun.finished_at, JobRun.status, JobRun.message)
+                          .where(JobRun.kind == kind).order_by(JobRun.id.desc()).limit(1)).first()
     if run is None:
         return None
     return {"id": run.id, "finished_at": run.finished_at, "status": run.status, "message": run.message}

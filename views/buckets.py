@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import flash, g
 from flask_admin.actions import action
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
@@ -26,12 +27,20 @@ def unique_name_per_client(form, field) -> None:
         raise ValidationError(f"{client.name} already has a bucket named {field.data!r}")
 
 
+def reviewed_badge(view, context, model, name) -> Markup:
+    if model.reviewed:
+        return Markup('<span class="badge badge-success">yes</span>')
+    return Markup('<span class="badge badge-warning unreviewed-badge" title="Auto-provisioned: set the commit, '
+                  'then mark it reviewed">Needs review</span>')
+
+
 def current_usage(view, context, model, name) -> str:
     usage = g.setdefault("bucket_usage", {})
     return quantity(usage.get(model.id)) if model.id in usage else "—"
 
 
 class BucketView(SecureModelView):
+    list_template = "meterdesk/list_marked.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
                    "reviewed", "enabled")
     column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
@@ -48,6 +57,7 @@ class BucketView(SecureModelView):
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
         "commit": lambda v, c, m, n: quantity(m.commit),
         "usage": current_usage,
+        "reviewed": reviewed_badge,
     }
     form_columns = ("client", "name", "unit_type", "source_type", "aggregation", "commit", "base_price",
                     "overage_price", "reviewed", "enabled", "assets")
@@ -69,6 +79,9 @@ class BucketView(SecureModelView):
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
+
+    def row_css_class(self, row: Bucket) -> str:
+        return "" if row.reviewed else "unreviewed"
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)

@@ -1,10 +1,17 @@
 """Unit Types grid: metering units and their auto-provisioning templates."""
 from __future__ import annotations
 
+from flask import flash, redirect, url_for
+from flask_admin import expose
+from flask_login import current_user
 from markupsafe import Markup
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from models import AGGREGATIONS, UnitType
+from billing.provisioning import PlannedBinding, preview_provisioning
+from extensions import db
+from jobs.registry import start_job
+from jobs.runs import JobRefused, latest_runs
+from models import AGGREGATIONS, JobRun, UnitType
 from validation import check_glob, form_check, non_negative
 from views.base import SecureModelView, fmt_money
 
@@ -16,6 +23,8 @@ def on_off(view, context, model, name) -> Markup:
 
 
 class UnitTypeView(SecureModelView):
+    list_template = "meterdesk/unit_types_list.html"
+    preview_limit = 100
     column_list = ("name", "description", "auto_provision", "base_price", "overage_price", "aggregation",
                    "filter_pattern")
     column_labels = {"auto_provision": "Auto-Provision", "base_price": "Base", "overage_price": "Overage",
@@ -41,3 +50,20 @@ class UnitTypeView(SecureModelView):
 
     def __init__(self) -> None:
         super().__init__(UnitType, name="Unit Types", endpoint="unittype", category="Settings")
+
+    def provisioning_preview(self) -> list[PlannedBinding]:
+        """What "Run now" would create and bind (read-only)."""
+        return preview_provisioning(db.session)
+
+    def latest_run(self) -> JobRun | None:
+        runs = latest_runs("provisioning", 1)
+        return runs[0] if runs else None
+
+    @expose("/provision", methods=["POST"])
+    def provision(self):
+        try:
+            run = start_job("provisioning", {"user_id": current_user.id}, current_user.email, period=None)
+            flash(f"Auto-provisioning run #{run.id} started.", "success")
+        except JobRefused as exc:
+            flash(str(exc), "error")
+        return redirect(url_for(".index_view"))
