@@ -54,6 +54,7 @@ class Resource:
     nullable: frozenset[str] = field(default_factory=frozenset)
     global_records: bool = False
     scoped_access: bool = True
+    scoped_create: bool = True
 
     def json(self, obj: Any) -> dict[str, Any]:
         return self.out(**self.show(obj)).model_dump(mode="json")
@@ -173,6 +174,7 @@ RESOURCES = [
         scope=lambda q, cid: q.where(Client.id == cid),
         conflict=_unique(Client, "name", "a client named {obj.name!r} already exists"),
         delete_check=_client_delete,
+        scoped_create=False,
     ),
     Resource(
         "unit-types", UnitType, UnitTypeIn, UnitTypePatch, UnitTypeOut,
@@ -276,7 +278,7 @@ def _register(resource: Resource) -> None:
         return jsonify({"items": [resource.json(obj) for obj in rows], "total": total})
 
     def create_record():
-        if resource.global_records:
+        if resource.global_records or not resource.scoped_create:
             require_unscoped(f"create {resource.path}")
         _scoped(resource, select(resource.model))
         payload = parse_model(resource.create, json_body())
