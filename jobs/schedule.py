@@ -1,15 +1,25 @@
-"""The periodic jobs, for `rq cron jobs.schedule` (cron fields are the scheduler's local time: run it with TZ=UTC).
+"""The periodic jobs, loaded by `rq cron jobs/schedule.py` (times are UTC, like billing periods).
 
-- projections: every hour at :05
+- projections of the current period: every hour at :05
 - auto-provisioning: every night at 02:30
-- billing of the previous month (not finalized): the 1st of each month at 03:00
+- billing of the previous month, not finalized: the 1st of each month at 03:00
+
+rq cron reads cron fields in the process's local time, so loading this file pins the scheduler
+process to UTC. Each entry point records a JobRun requested by "rq cron" and skips (with a log
+line) when a run of the same kind and period is already active.
 """
 from __future__ import annotations
+
+import os
+import time
 
 from rq import cron
 
 from config import build_config
 from jobs.scheduled import scheduled_billing, scheduled_projections, scheduled_provisioning
+
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 QUEUE = build_config().get("RQ_QUEUE", "meterdesk")
 SCHEDULE = (

@@ -1,5 +1,5 @@
 """The `rq cron` schedule: projections hourly, provisioning nightly, billing of last month on the 1st."""
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from croniter import croniter
@@ -83,7 +83,7 @@ def test_scheduled_run_is_skipped_while_one_is_active(worker_app):
 
 def test_scheduled_provisioning_records_a_done_run(worker_app):
     assert "Auto-provisioning over 0 unit types" in scheduled_provisioning()
-    with app_context(worker_app):
+    with worker_app.app_context():
         run = db.session.scalar(select(JobRun))
         assert (run.kind, run.status, run.lock_key, run.requested_by) == (
             "provisioning", "done", "provisioning:all", "rq cron")
@@ -94,19 +94,16 @@ def test_scheduled_billing_bills_the_month_that_ended(worker_app):
 
     last = period_label(previous_period(current_period_start()))
     scheduled_billing()
-    with app_context(worker_app):
+    with worker_app.app_context():
         run = db.session.scalar(select(JobRun))
         assert (run.kind, run.status, run.requested_by) == ("billing", "done", "rq cron")
         assert run.parameters == {"period": last, "finalize": False}
         assert run.lock_key == f"billing:{last}"
 
 
-def app_context(app):
-    return app.app_context()
+def test_the_scheduler_reads_cron_fields_in_utc(scheduler):
+    import time
 
-
-def test_schedule_times_are_utc_documented():
-    import jobs.schedule as schedule
-
-    assert "TZ=UTC" in (schedule.__doc__ or "")
-    assert datetime.now(timezone.utc)
+    assert time.tzname[0] == "UTC" and time.timezone == 0
+    projections = next(j for j in scheduler.get_jobs() if j.name == "scheduled_projections")
+    assert projections.next_enqueue_time.minute == 5
