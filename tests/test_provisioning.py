@@ -11,7 +11,7 @@ from billing.provisioning import preview_provisioning, run_provisioning
 from extensions import db
 from jobs.context import use_app
 from jobs.queue import get_queue, get_redis
-from models import Asset, AuditLog, Bucket, Client, JobRun, UnitType, bucket_assets
+from models import Asset, AuditLog, Bucket, Client, JobRun, UnitType, User, bucket_assets
 from readings import NewReading, store_readings
 from tests.conftest import csrf_token
 
@@ -206,8 +206,8 @@ def test_unit_types_page_previews_and_run_now_provisions_through_rq(worker_app, 
         assert "2 buckets created, 4 assets bound" in run.message
         audit = db.session.scalar(select(AuditLog).where(AuditLog.table == "buckets", AuditLog.action == "create")
                                   .order_by(AuditLog.id.desc()))
-        staff_id = db.session.scalar(select(func.min(AuditLog.user_id)).where(AuditLog.user_id.is_not(None)))
-        assert audit.user_id is not None and audit.user_id == staff_id
+        staff_id = db.session.scalar(select(User.id).where(User.email == "staff@example.com"))
+        assert audit.user_id == staff_id is not None
     page = staff_client.get("/admin/unittype/").get_data(as_text=True)
     assert "Nothing to provision" in page and 'data-job-status="done"' in page
 

@@ -62,7 +62,7 @@ class UnitTypeView(SecureModelView):
     @expose("/provision", methods=["POST"])
     def provision(self):
         try:
-            run = start_job("provisioning", {"user_id": current_user.id}, current_user.email, period=None)
+            run = start_job("provisioning", {}, current_user.email, period=None)
             flash(f"Auto-provisioning run #{run.id} started.", "success")
         except JobRefused as exc:
             flash(str(exc), "error")
