@@ -24,6 +24,7 @@ def _layout(fig: go.Figure, money: bool = True, height: int = 300) -> go.Figure:
     )
     if money:
         fig.update_yaxes(tickprefix="$", tickformat=",.0f", rangemode="tozero")
+        fig.update_xaxes(type="category")
     return fig
 
 
