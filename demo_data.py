@@ -94,7 +94,33 @@ def load_demo_data(clients: int = 40, assets: int = 1500, months: int = 13, seed
             store_readings(db.session, rows)
             db.session.commit()
             bar.update(len(batch))
-    return f"demo data: {len(client_rows)} clients, {len(plans)} assets, {len(buckets)} buckets, {days} days of readings"
+    billed = _bill_past_periods(start, now) if bill else []
+    projected = _project_this_period(now) if bill else 0
+    return (f"demo data: {len(client_rows)} clients, {len(plans)} assets, {len(buckets)} buckets, {days} days of "
+            f"readings, {len(billed)} period(s) billed and finalized, {projected} bucket(s) projected")
+
+
+def _bill_past_periods(start: datetime, now: datetime) -> list[str]:
+    """Bill and finalize every period that has ended since `start`, so the reports have history."""
+    from billing.periods import next_period, period_label
+    from billing.run import bill_period
+
+    periods = []
+    period = start
+    while next_period(period) <= current_period_start(now):
+        periods.append(period)
+        period = next_period(period)
+    with click.progressbar(periods, label="billing", item_show_func=lambda p: p and period_label(p)) as bar:
+        for period in bar:
+            bill_period(db.session, period, finalize=True)
+    return [period_label(p) for p in periods]
+
+
+def _project_this_period(now: datetime) -> int:
+    """Project the current period, so the dashboard's "This Period" figures have data."""
+    from billing.projections import run_projections
+
+    return run_projections(db.session, now).buckets
 
 
 def _value(rng: random.Random, mean: float) -> Decimal:
