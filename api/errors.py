@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from extensions import db
@@ -60,6 +60,12 @@ def _register_blueprint_handlers(bp) -> None:
     @bp.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return error_response(exc.status, exc.message, exc.fields, exc.headers)
+
+    @bp.errorhandler(DataError)
+    def bad_value(exc: DataError):
+        db.session.rollback()
+        current_app.logger.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)
+        return error_response(400, "a value was refused by the database (out of range or invalid characters)")
 
     @bp.errorhandler(OperationalError)
     def database_busy(exc: OperationalError):

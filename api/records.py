@@ -30,6 +30,7 @@ from reports.assets import unbound_asset_ids
 from validation import check_suppression
 
 MAX_PER_PAGE = 1000
+MAX_ID = 2**31 - 1
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -149,6 +150,8 @@ def _client_delete(client: Client) -> None:
 
 def _asset_filters(query: Select) -> Select:
     if request.args.get("external_id"):
+        if "\x00" in request.args["external_id"]:
+            raise ApiError(400, "external_id must not contain NUL characters")
         query = query.where(Asset.external_id == request.args["external_id"])
     client_id = query_int("client_id")
     if client_id is not None:
@@ -233,6 +236,8 @@ def _scoped(resource: Resource, query: Select) -> Select:
 
 
 def _get(resource: Resource, record_id: int) -> Any:
+    if record_id > MAX_ID:
+        raise ApiError(404, f"no {resource.path.rstrip('s').replace('-', ' ')} with id {record_id}")
     query = _scoped(resource, select(resource.model).where(resource.model.id == record_id))
     obj = db.session.scalar(query)
     if obj is None:
@@ -311,7 +316,7 @@ def _register(resource: Resource) -> None:
     for view, suffix in ((list_records, "list"), (create_record, "create"), (read_record, "read"),
                          (patch_record, "patch"), (delete_record, "delete")):
         view.__name__ = f"{endpoint}_{suffix}"
-    one = f"/{resource.path}/<int(max=2147483647):record_id>"
+    one = f"/{resource.path}/<int:record_id>"
     bp.add_url_rule(f"/{resource.path}", f"{endpoint}_list", admin(list_records), methods=["GET"])
     bp.add_url_rule(f"/{resource.path}", f"{endpoint}_create", admin(create_record), methods=["POST"])
     bp.add_url_rule(one, f"{endpoint}_read", admin(read_record), methods=["GET"])

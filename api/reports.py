@@ -10,7 +10,7 @@ from api import bp
 from api.auth import api_auth, current_key, require_unscoped
 from api.body import json_body, parse_model, query_int
 from api.errors import ApiError
-from api.records import MAX_PER_PAGE, decimal_text
+from api.records import MAX_ID, MAX_PER_PAGE, decimal_text
 from api.schemas import BillingReadingOut, BillingRun, JobRunOut, ProjectionOut
 from billing.periods import current_period_start, parse_period, period_label
 from extensions import db
@@ -89,10 +89,10 @@ def projections():
     return _page(query, Projection, projection_json)
 
 
-@bp.get("/jobs/<int(max=2147483647):run_id>")
+@bp.get("/jobs/<int:run_id>")
 @api_auth("admin", "readonly")
 def job_status(run_id: int):
-    run = db.session.get(JobRun, run_id)
+    run = db.session.get(JobRun, run_id) if run_id <= MAX_ID else None
     if run is None:
         raise ApiError(404, f"no job run with id {run_id}")
     return jsonify(job_json(run))

@@ -45,7 +45,8 @@ def amount(field: str) -> Any:
                      WithJsonSchema(DECIMAL_IN_SCHEMA)]
 
 
-Text = partial(StringConstraints, strip_whitespace=True)
+NO_NUL = r"^[^\x00]*$"
+Text = partial(StringConstraints, strip_whitespace=True, pattern=NO_NUL)
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_only_text), AfterValidator(_to_utc)]
 DecimalOut = Annotated[str, WithJsonSchema(DECIMAL_OUT_SCHEMA)]
 Glob = Annotated[str, Text(min_length=1, max_length=200), AfterValidator(check_glob)]
