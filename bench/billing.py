@@ -1,0 +1,218 @@
+"""Billing benchmark: 5,000 assets in 500 buckets, 1,000 readings each in one period (5M readings, all six aggregations).
+
+    python bench/billing.py [--assets 5000] [--readings 1000] [--buckets 500]
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test python bench/billing.py
+
+Prints, for the billing run (bill_period), the bare aggregate SQL (GROUP BY asset and unit type, plus the p95
+window query: the floor) and a naive baseline (readings loaded as ORM objects, aggregated in Python, on a 10%
+sample of the buckets): seconds, readings/s and peak memory (maxrss of the subprocess that ran each phase),
+then billing/floor and billing/naive throughput ratios. Targets: billing within 1.5x the floor, >= 15x the naive
+throughput, peak memory < 300 MB. PostgreSQL runs in its own schema `bench_billing`; SQLite in a temp file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+PERIOD = datetime(2026, 10, 1, tzinfo=timezone.utc)
+PERIOD_END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
+SCHEMA = "bench_billing"
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("postgresql"):
+        separator = "&" if "?" in url else "?"
+        return sa.create_engine(f"{url}{separator}options=-csearch_path%3D{SCHEMA}")
+    engine = sa.create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+    return engine
+
+
+def generate(url: str, assets: int, buckets: int, readings: int) -> None:
+    """A fresh schema and the data, generated inside the database (recursive CTE / generate_series)."""
+    from extensions import db
+    import models  # noqa: F401  (registers the tables)
+
+    if url.startswith("postgresql"):
+        admin = sa.create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
+        admin.dispose()
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(sa.make_url(url).database + suffix).unlink(missing_ok=True)
+    engine = make_engine(url)
+    db.metadata.create_all(engine)
+    postgres = engine.dialect.name == "postgresql"
+    per_bucket = max(1, assets // buckets)
+    step_seconds = max(1, int((PERIOD_END - PERIOD).total_seconds() // (readings + 1)))
+    from models import Asset, Bucket, Client, UnitType, bucket_assets
+
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Client.__table__), [{"id": 1, "name": "Bench", "created_at": PERIOD}])
+        conn.execute(sa.insert(UnitType.__table__), [
+            {"id": i + 1, "name": f"u-{agg}", "aggregation": agg, "base_price": 1, "overage_price": 2}
+            for i, agg in enumerate(AGGREGATIONS)])
+        conn.execute(sa.insert(Bucket.__table__), [
+            {"id": b + 1, "client_id": 1, "name": f"bucket-{b}", "unit_type_id": b % 6 + 1, "source_type": "bench",
+             "aggregation": AGGREGATIONS[b % 6], "commit": 1000, "base_price": 1, "overage_price": 2,
+             "created_at": PERIOD} for b in range(buckets)])
+        conn.execute(sa.insert(Asset.__table__), [
+            {"id": a + 1, "external_id": f"asset-{a}", "source_type": "bench", "name": f"asset-{a}", "client_id": 1,
+             "acknowledged": True, "created_at": PERIOD} for a in range(assets)])
+        conn.execute(sa.insert(bucket_assets), [
+            {"bucket_id": min(a // per_bucket, buckets - 1) + 1, "asset_id": a + 1} for a in range(assets)])
+    chunk = 500
+    for first in range(0, assets, chunk):
+        with engine.begin() as conn:
+            if postgres:
+                conn.execute(sa.text(
+                    "INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) "
+                    "SELECT ba.asset_id, b.unit_type_id, :start + make_interval(secs => n * :step), "
+                    "(random() * 100000000)::bigint, :start "
+                    "FROM bucket_assets ba JOIN buckets b ON b.id = ba.bucket_id "
+                    "CROSS JOIN generate_series(1, :n) AS n WHERE ba.asset_id > :lo AND ba.asset_id <= :hi"),
+                    {"start": PERIOD, "step": step_seconds, "n": readings, "lo": first, "hi": first + chunk})
+            else:
+                conn.execute(sa.text(
+                    "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :n) "
+                    "INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) "
+                    "SELECT ba.asset_id, b.unit_type_id, "
+                    "datetime('2026-10-01 00:00:00', '+' || (n * :step) || ' seconds') || '.000000', "
+                    "abs(random()) % 100000000, '2026-10-01 00:00:00.000000' "
+                    "FROM bucket_assets ba JOIN buckets b ON b.id = ba.bucket_id CROSS JOIN seq "
+                    "WHERE ba.asset_id > :lo AND ba.asset_id <= :hi"),
+                    {"step": step_seconds, "n": readings, "lo": first, "hi": first + chunk})
+        print(f"  generated readings for {min(first + chunk, assets)}/{assets} assets", file=sys.stderr, flush=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    engine.dispose()
+
+
+def phase_bill(session: Session) -> int:
+    from billing.run import bill_period
+
+    bill_period(session, PERIOD)
+    return session.scalar(sa.text("SELECT count(*) FROM billing_readings"))
+
+
+def phase_floor(session: Session) -> int:
+    """The bare aggregate SQL: GROUP BY asset and unit type over the period, plus the p95 window query."""
+    window = ({"s": PERIOD, "e": PERIOD_END} if session.bind.dialect.name == "postgresql" else
+                  {"s": "2026-10-01 00:00:00.000000", "e": "2026-11-01 00:00:00.000000"})
+    rows = 0
+    for _ in session.execute(sa.text(
+            "SELECT asset_id, unit_type_id, SUM(value), MAX(value), COUNT(*) FROM readings "
+            "WHERE ts >= :s AND ts < :e GROUP BY asset_id, unit_type_id"), window):
+        rows += 1
+    for _ in session.execute(sa.text(
+            "SELECT asset_id, unit_type_id, value FROM (SELECT asset_id, unit_type_id, value, "
+            "ROW_NUMBER() OVER (PARTITION BY asset_id, unit_type_id ORDER BY value) AS rn, "
+            "COUNT(*) OVER (PARTITION BY asset_id, unit_type_id) AS n FROM readings WHERE ts >= :s AND ts < :e) r "
+            "WHERE 100 * rn >= 95 * n AND 100 * (rn - 1) < 95 * n"), window):
+        rows += 1
+    return rows
+
+
+def phase_naive(session: Session, sample_buckets: int) -> int:
+    """Readings loaded as ORM objects and aggregated in Python (billing.reference) for the first sample buckets."""
+    from billing.reference import reference_usages
+
+    usages = reference_usages(session, PERIOD, PERIOD_END, list(range(1, sample_buckets + 1)))
+    return len(usages)
+
+
+def run_phase(args: argparse.Namespace) -> None:
+    """Child process: run one phase, print {"seconds", "result"} as JSON."""
+    import models  # noqa: F401
+
+    engine = make_engine(args.url)
+    with Session(engine) as session:
+        started = time.perf_counter()
+        if args.phase == "bill":
+            result = phase_bill(session)
+        elif args.phase == "floor":
+            result = phase_floor(session)
+        else:
+            result = phase_naive(session, args.sample_buckets)
+        seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "result": result}))
+
+
+def child(url: str, phase: str, sample_buckets: int = 0) -> tuple[float, float, int]:
+    """Run a phase in a subprocess; (seconds, peak RSS in MB, result)."""
+    proc = subprocess.Popen([sys.executable, __file__, "--phase", phase, "--url", url,
+                             "--sample-buckets", str(sample_buckets)], stdout=subprocess.PIPE)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"phase {phase} failed ({proc.returncode})")
+    data = json.loads(out.decode().strip().splitlines()[-1])
+    return data["seconds"], usage.ru_maxrss / 1024, data["result"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assets", type=int, default=5000)
+    parser.add_argument("--buckets", type=int, default=500)
+    parser.add_argument("--readings", type=int, default=1000, help="readings per asset in the period")
+    parser.add_argument("--sample", type=float, default=0.1, help="share of buckets for the naive baseline")
+    parser.add_argument("--keep", action="store_true", help="reuse existing data (same sizes) instead of generating")
+    parser.add_argument("--phase", choices=("bill", "floor", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--sample-buckets", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        run_phase(args)
+        return
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(tempfile.gettempdir()) / 'meterdesk-bench.db'}"
+    total = args.assets * args.readings
+    backend = "postgresql" if url.startswith("postgresql") else "sqlite"
+    print(f"backend {backend}: {args.assets} assets, {args.buckets} buckets, {args.readings} readings each = "
+          f"{total:,} readings (machine shared with other work: figures are indicative)")
+    if not args.keep:
+        started = time.perf_counter()
+        generate(url, args.assets, args.buckets, args.readings)
+        print(f"generated in {time.perf_counter() - started:.1f} s")
+    sample_buckets = max(1, round(args.buckets * args.sample))
+    sample_readings = min(args.assets, sample_buckets * max(1, args.assets // args.buckets)) * args.readings
+
+    floor_s, floor_mb, _ = child(url, "floor")
+    bill_s, bill_mb, lines = child(url, "bill")
+    naive_s, naive_mb, _ = child(url, "naive", sample_buckets)
+    print(f"billing   : {bill_s:8.2f} s  {total / bill_s:12,.0f} readings/s  peak {bill_mb:6.0f} MB  ({lines} lines)")
+    print(f"bare SQL  : {floor_s:8.2f} s  {total / floor_s:12,.0f} readings/s  peak {floor_mb:6.0f} MB")
+    print(f"naive 10% : {naive_s:8.2f} s  {sample_readings / naive_s:12,.0f} readings/s  peak {naive_mb:6.0f} MB  "
+          f"({sample_readings:,} readings)")
+    ratio_floor = bill_s / floor_s
+    ratio_naive = (total / bill_s) / (sample_readings / naive_s)
+    print(f"billing / bare SQL time: {ratio_floor:.2f}x (target <= 1.5x)  "
+          f"billing / naive throughput: {ratio_naive:.1f}x (target >= 15x)  "
+          f"peak memory {bill_mb:.0f} MB (target < 300 MB)")
+
+
+if __name__ == "__main__":
+    main()
