@@ -37,7 +37,8 @@ def run_projections_command() -> None:
     """Project every enabled bucket for the current period."""
     from jobs.projections import projection_work
 
-    run_in_foreground("projection", {}, period_label(current_period_start()), projection_work)
+    period = period_label(current_period_start())
+    run_in_foreground("projection", {"period": period}, period, projection_work)
 
 
 @click.command("run-provisioning")

@@ -40,7 +40,8 @@ def run_scheduled(kind: str, parameters: dict, period: str | None) -> str:
 @in_app_context
 def scheduled_projections() -> str:
     """Hourly: the current period's projections."""
-    return run_scheduled("projection", {}, period_label(current_period_start()))
+    period = period_label(current_period_start())
+    return run_scheduled("projection", {"period": period}, period)
 
 
 @in_app_context

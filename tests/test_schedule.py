@@ -67,6 +67,7 @@ def test_cron_enqueued_projection_runs_in_a_worker_as_rq_cron(worker_app, schedu
         run = db.session.scalar(select(JobRun))
         assert (run.kind, run.status, run.requested_by) == ("projection", "done", "rq cron")
         assert run.lock_key == f"projection:{period_label(current_period_start())}"
+        assert run.parameters == {"period": period_label(current_period_start())}
         assert run.rq_job_id and run.rq_job_id != "projection-1"   # the cron job's own id
 
 

@@ -85,7 +85,8 @@ class ProjectionView(SecureModelView):
     @expose("/run", methods=["POST"])
     def run(self):
         try:
-            run = start_job("projection", {}, current_user.email, period_label(current_period_start()))
+            period = period_label(current_period_start())
+            run = start_job("projection", {"period": period}, current_user.email, period)
             flash(f"Projection run #{run.id} started.", "success")
         except JobRefused as exc:
             flash(str(exc), "error")
