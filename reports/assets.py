@@ -14,15 +14,16 @@ UNBOUND_WINDOW = timedelta(days=60)
 def unbound_pairs(now: datetime | None = None) -> Select:
     """(asset_id, unit_type_id) pairs with readings in the last 60 days and no enabled bucket of that unit binding them."""
     since = (now or datetime.now(timezone.utc)) - UNBOUND_WINDOW
-    bound = (
-        select(1)
-        .select_from(bucket_assets.join(Bucket, Bucket.id == bucket_assets.c.bucket_id))
-        .where(
-            bucket_assets.c.asset_id == AssetUnit.asset_id,
-            Bucket.unit_type_id == AssetUnit.unit_type_id,
-            Bucket.enabled.is_(True),
-        )
-    )
+    # Nested EXISTS so every backend walks from the asset's few bindings (index on bucket_assets.asset_id) to
+    # their buckets by primary key; a flat join let SQLite scan every bucket of the unit type per asset instead.
+    enabled_bucket_of_unit = select(1).where(
+        Bucket.id == bucket_assets.c.bucket_id,
+        Bucket.unit_type_id == AssetUnit.unit_type_id,
+        Bucket.enabled.is_(True),
+    ).correlate(bucket_assets, AssetUnit)
+    bound = select(1).select_from(bucket_assets).where(
+        bucket_assets.c.asset_id == AssetUnit.asset_id, exists(enabled_bucket_of_unit)
+    ).correlate(AssetUnit)
     return (
         select(AssetUnit.asset_id, AssetUnit.unit_type_id)
         .join(Asset, Asset.id == AssetUnit.asset_id)
