@@ -130,8 +130,14 @@ def finalized_bucket_ids(session: Session, period_start: datetime) -> set[int]:
 
 def late_readings(session: Session, line_ids: list[int]) -> dict[int, int]:
     """Finalized line id -> readings received after it was finalized, inside its period, for its bucket's assets."""
-    if not line_ids:
-        return {}
+    counts: dict[int, int] = {}
+    ids = sorted(line_ids)
+    for first in range(0, len(ids), 1000):
+        counts.update(_late_readings(session, ids[first:first + 1000]))
+    return counts
+
+
+def _late_readings(session: Session, line_ids: list[int]) -> dict[int, int]:
     line = BillingReading.__table__
     query = (
         select(line.c.id, func.count(Reading.id))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Integer, Select, and_, case, func, select, type_coerce
+from sqlalchemy import Integer, Select, and_, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from models import AGGREGATIONS, MICRO, Asset, Bucket, MicroUnits, Reading, bucket_assets
@@ -193,7 +193,9 @@ def usage_for_specs(session: Session, specs: list[BucketSpec], period_start: dat
     for spec in specs:
         if spec.aggregation not in AGGREGATIONS:
             raise ValueError(f"bucket {spec.bucket_id} has an unknown aggregation {spec.aggregation!r}")
-    bucket_filter = Bucket.id.in_([spec.bucket_id for spec in specs])
+    ids = sorted(spec.bucket_id for spec in specs)
+    # inlined integers: no limit on how many buckets (SQLite caps bound parameters)
+    bucket_filter = Bucket.id.in_(bindparam("bucket_ids", ids, expanding=True, literal_execute=True))
     aggregations = {spec.aggregation for spec in specs}
     report = progress or (lambda percent, message: None)
     stats: dict[Pair, tuple] = {}

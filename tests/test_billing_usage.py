@@ -1,24 +1,21 @@
 """Usage of a bucket over a period: each aggregation by hand, then the SQL path held to the slow reference."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from billing.pricing import rate_bucket_usage
 from billing.reference import aggregate, reference_usages
 from billing.usage import BucketUsage, bucket_usages
 from extensions import db
 from models import utcnow
 from tests.billing_helpers import DEC, NOV, asset, bucket, client, readings, unit_type
+from tests.conftest import empty_tables
 
 D = Decimal
-
-
-def usage_of(name_to_bucket, **kwargs):
-    usages = bucket_usages(db.session, NOV, DEC, **kwargs)
-    return {name: usages[b.id] for name, b in name_to_bucket.items() if b.id in usages}
 
 
 def three_readings_bucket(aggregation: str):
@@ -135,9 +132,12 @@ def test_bucket_without_assets_has_zero_usage(app):
 
 AGGS = ["sum", "max", "avg", "last", "p95", "count"]
 values = st.decimals(min_value=0, max_value=D("99999.999999"), places=6, allow_nan=False, allow_infinity=False)
-reading_rows = st.lists(
-    st.tuples(st.integers(0, 3), st.integers(0, 1), st.integers(-3 * 86400, 33 * 86400), values),
-    max_size=60,
+# bursts of hourly readings: (asset, unit, first second from Nov 1st, values); up to 6 x 40 readings per example
+reading_bursts = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 1), st.integers(-3 * 86400, 33 * 86400),
+              st.lists(values | st.sampled_from([D(1), D(2)]), min_size=1, max_size=4)
+              | st.lists(values, min_size=20, max_size=40)),
+    max_size=6,
 )
 bucket_rows = st.lists(
     st.tuples(st.sampled_from(AGGS), st.integers(0, 1), st.sets(st.integers(0, 3), max_size=4), st.booleans()),
@@ -146,11 +146,9 @@ bucket_rows = st.lists(
 asset_flags = st.lists(st.sampled_from(["ok", "ok", "disabled", "disregarded"]), min_size=4, max_size=4)
 
 
-@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=reading_rows, buckets=bucket_rows, flags=asset_flags)
-def test_sql_usage_equals_the_reference_on_random_data(app, rows, buckets, flags):
-    from tests.conftest import empty_tables
-
+@hsettings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bursts=reading_bursts, buckets=bucket_rows, flags=asset_flags)
+def test_sql_usage_equals_the_reference_on_random_data(app, bursts, buckets, flags):
     with app.app_context():
         empty_tables()
         units = [unit_type("u0"), unit_type("u1")]
@@ -158,20 +156,18 @@ def test_sql_usage_equals_the_reference_on_random_data(app, rows, buckets, flags
         assets = [asset(f"a{i}", owner, enabled=flag != "disabled",
                         disregarded_at=utcnow() if flag == "disregarded" else None)
                   for i, flag in enumerate(flags)]
+        made = []
         for index, (agg, unit, bound, enabled) in enumerate(buckets):
-            bucket(f"b{index}", agg, [assets[i] for i in sorted(bound)], unit=units[unit], enabled=enabled,
-                   commit="10", base="1.5", overage="2.25")
-        for asset_index, unit, seconds, value in rows:
-            ts = NOV + timedelta(seconds=seconds)
-            readings(assets[asset_index], [(ts.isoformat(), str(value))], unit=units[unit])
+            made.append(bucket(f"b{index}", agg, [assets[i] for i in sorted(bound)], unit=units[unit],
+                               enabled=enabled, commit="10", base="1.5", overage="2.25").id)
+        for asset_index, unit, seconds, burst in bursts:
+            readings(assets[asset_index], [((NOV + timedelta(seconds=seconds, hours=hour)).isoformat(), str(value))
+                                           for hour, value in enumerate(burst)], unit=units[unit])
         db.session.commit()
         fast = bucket_usages(db.session, NOV, DEC)
         slow = reference_usages(db.session, NOV, DEC)
         assert fast == slow
-        from billing.pricing import rate_bucket_usage
-
         for bucket_id, usage in fast.items():
             assert rate_bucket_usage(usage.total, D(10), D("1.5"), D("2.25")) == \
                 rate_bucket_usage(slow[bucket_id].total, D(10), D("1.5"), D("2.25"))
-        everything = [b for b in range(1, len(buckets) + 1)]
-        assert bucket_usages(db.session, NOV, DEC, everything) == reference_usages(db.session, NOV, DEC, everything)
+        assert bucket_usages(db.session, NOV, DEC, made) == reference_usages(db.session, NOV, DEC, made)
