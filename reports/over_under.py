@@ -103,14 +103,23 @@ def client_lines(session: Session, period: datetime, status: str = "all",
     for cid, unit_name, buffer_units in per_unit:
         lines[cid].unit_types.append(unit_name)
         lines[cid].buffer_units[unit_name] = quantity_total(buffer_units)
-    rows = [line for line in lines.values() if status == "all" or line.status == status]
-    return sorted(rows, key=lambda line: line.client.lower())
+    return with_status(sorted(lines.values(), key=lambda line: line.client.lower()), status)
+
+
+def with_status(lines: list[ClientLine], status: str) -> list[ClientLine]:
+    """The lines of clients with this status (`all`: every line)."""
+    if status not in STATUS_FILTERS:
+        raise ValueError(f"status must be one of {', '.join(STATUS_FILTERS)}")
+    return [line for line in lines if status == "all" or line.status == status]
 
 
 def right_size_candidates(session: Session, period: datetime, unit_type_id: int | None = None,
-                          limit: int = 10) -> list[ClientLine]:
-    """Clients paying for unused capacity in `period`, by Buffer $ largest first (only those with a buffer)."""
-    lines = [line for line in client_lines(session, period, unit_type_id=unit_type_id) if line.buffer > 0]
+                          limit: int = 10, lines: list[ClientLine] | None = None) -> list[ClientLine]:
+    """Clients paying for unused capacity in `period`, by Buffer $ largest first (only those with a buffer).
+    `lines`: the period's client lines of the same unit type filter, when the caller already has them."""
+    if lines is None:
+        lines = client_lines(session, period, unit_type_id=unit_type_id)
+    lines = [line for line in lines if line.buffer > 0]
     lines.sort(key=lambda line: (-line.buffer, line.client.lower()))
     return lines[:limit]
 

@@ -56,14 +56,16 @@ class OverUnderView(SecureView):
                               "total_buffer": None, "has_lines": False}
         points = over_under.trend(session, period)
         lenses = over_under.by_unit_type(session, period)
+        every_client = over_under.client_lines(session, period)
         return context | {
             "trend_figure": charts.figure_json(charts.overage_buffer(
                 [p.period for p in points], [p.overage for p in points], [p.buffer for p in points])),
-            "candidates": over_under.right_size_candidates(session, period, unit_type_id),
+            "candidates": over_under.right_size_candidates(
+                session, period, unit_type_id, lines=None if unit_type_id else every_client),
             "total_buffer": over_under.total_buffer(session, period, unit_type_id),
             "unit_types": over_under.billed_unit_types(session, period),
             "lenses": lenses,
-            "clients": over_under.client_lines(session, period, status),
+            "clients": over_under.with_status(every_client, status),
             "has_lines": bool(lenses),
         }
 
