@@ -127,3 +127,11 @@ def test_bad_and_future_periods_are_refused_with_a_message(app, staff_client):
     assert "No data loaded for 2026-10" in empty.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(JobRun)).all() == []
+
+
+def test_finalize_button_only_while_the_period_has_unfinalized_lines(app, admin_client):
+    billed_october(app)
+    assert "Finalize 2026-10" in admin_client.get(PAGE).get_data(as_text=True)
+    with app.app_context():
+        bill_period(db.session, OCT, finalize=True)
+    assert "Finalize 2026-10" not in admin_client.get(PAGE).get_data(as_text=True)

@@ -171,6 +171,10 @@ class BillingReadingView(SecureModelView):
     def can_finalize(self) -> bool:
         return is_admin(current_user)
 
+    def has_unfinalized(self, period: str) -> bool:
+        return bool(db.session.scalar(select(func.count(BillingReading.id)).where(
+            BillingReading.period_start == parse_period(period), BillingReading.finalized.is_(False))))
+
     # ---- actions (POST; viewers are refused by the base view) ------------------------------------------------
 
     def _start(self, kind: str, parameters: dict[str, Any], period: str, started: str) -> None:
