@@ -52,10 +52,14 @@ def _quiet(percent: int, message: str = "") -> None:
     """The progress callback when nobody listens."""
 
 
-def check_billable(period_start: datetime, now: datetime | None = None) -> None:
-    """A period is billable when it has started (past periods and the current one)."""
-    if period_start > current_period_start(now):
-        raise ValueError(f"{period_label(period_start)} is in the future; only started periods can be billed")
+def check_billable(period_start: datetime, finalize: bool = False, now: datetime | None = None) -> None:
+    """A period can be billed once it has started, and finalized once it has ended; ValueError otherwise."""
+    current = current_period_start(now)
+    label = period_label(period_start)
+    if period_start > current:
+        raise ValueError(f"{label} is in the future; only started periods can be billed")
+    if finalize and period_start == current:
+        raise ValueError(f"{label} has not ended yet; it can be billed now but finalized only once it is over")
 
 
 def _plain(value: Any) -> Any:
@@ -159,7 +163,7 @@ def bill_period(session: Session, period_start: datetime, finalize: bool = False
                 progress: Progress | None = None) -> BillingSummary:
     """Bill every enabled bucket for the period starting at `period_start`; finalize the lines if asked."""
     progress = progress or _quiet
-    check_billable(period_start)
+    check_billable(period_start, finalize)
     period_start, period_end = period_bounds(period_start)
     label = period_label(period_start)
     progress(2, f"Billing {label}: finding buckets")

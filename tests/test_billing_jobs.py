@@ -70,6 +70,12 @@ def test_billing_and_export_jobs_run_on_a_real_worker(app, worker, admin_client)
     with app.app_context():
         costs = sorted(str(line.final_cost) for line in db.session.scalars(select(BillingReading)))
         assert costs == ["10.00", "261.50"]
+        from models import User
+
+        admin_id = db.session.scalar(select(User.id).where(User.email == "admin@example.com"))
+        audited = db.session.execute(select(AuditLog.action, AuditLog.user_id).where(
+            AuditLog.table == "billing_readings")).all()
+        assert audited == [("create", admin_id), ("create", admin_id)]
         export_id = start_job("export", {"period": "2026-10"}, "admin@example.com", "2026-10").id
     worker()
     run = run_of(app, export_id)

@@ -135,3 +135,15 @@ def test_finalize_button_only_while_the_period_has_unfinalized_lines(app, admin_
     with app.app_context():
         bill_period(db.session, OCT, finalize=True)
     assert "Finalize 2026-10" not in admin_client.get(PAGE).get_data(as_text=True)
+
+
+def test_admin_cannot_finalize_the_open_period(app, admin_client):
+    from billing.periods import current_period_start, period_label
+
+    token = csrf_token(admin_client, PAGE)
+    current = period_label(current_period_start())
+    page = admin_client.post(f"{PAGE}run", data={"period": current, "finalize": "1", "csrf_token": token},
+                             follow_redirects=True).get_data(as_text=True)
+    assert f"{current} has not ended yet" in page
+    with app.app_context():
+        assert db.session.scalars(select(JobRun)).all() == []

@@ -138,10 +138,15 @@ def test_a_bucket_added_after_finalizing_is_billed_alongside(app):
             (first.id, True, D("10.00")), (second.id, False, D("20.00"))]
 
 
-def test_a_future_period_is_refused(app):
+def test_a_future_period_is_refused_and_the_open_one_cannot_be_finalized(app):
+    from billing.periods import current_period_start
+
     with app.app_context():
         with pytest.raises(ValueError, match="future"):
             bill_period(db.session, NOV.replace(year=2099))
+        with pytest.raises(ValueError, match="has not ended yet"):
+            bill_period(db.session, current_period_start(), finalize=True)
+        assert bill_period(db.session, current_period_start()).lines == 0
 
 
 def test_a_run_that_fails_leaves_the_lines_as_they_were(app):

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from auth import is_admin
 from billing.periods import current_period_start, parse_period, period_bounds, period_label, previous_period
-from billing.run import late_readings
+from billing.run import check_billable, late_readings
 from extensions import db
 from formatting import money, quantity, utc, utc_date
 from jobs.registry import start_job
@@ -197,21 +197,25 @@ class BillingReadingView(SecureModelView):
         if finalize and not self.can_finalize():
             abort(403)
         period = self._form_period()
-        if period is not None:
-            if parse_period(period) > current_period_start():
-                flash(f"{period} is in the future; only started periods can be billed.", "error")
-            else:
-                verb = "and finalizing " if finalize else ""
-                self._start("billing", {"period": period, "finalize": finalize}, period,
-                            f"Billing {verb}{period} started")
+        if period is not None and self._billable(period, finalize):
+            verb = "and finalizing " if finalize else ""
+            self._start("billing", {"period": period, "finalize": finalize}, period, f"Billing {verb}{period} started")
         return redirect(url_for(".index_view"))
+
+    def _billable(self, period: str, finalize: bool) -> bool:
+        try:
+            check_billable(parse_period(period), finalize)
+        except ValueError as exc:
+            flash(f"{exc}.", "error")
+            return False
+        return True
 
     @expose("/finalize", methods=["POST"])
     def finalize(self):
         if not self.can_finalize():
             abort(403)
         period = self._form_period()
-        if period is not None:
+        if period is not None and self._billable(period, True):
             self._start("billing", {"period": period, "finalize": True}, period, f"Finalizing {period} started")
         return redirect(url_for(".index_view"))
 
