@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,9 +38,17 @@ def _is_stale(run: JobRun) -> bool:
 
         try:
             job = Job.fetch(run.rq_job_id, connection=get_redis())
-        except Exception:
+            status = job.get_status(refresh=True)
+            if status == JobStatus.STARTED:
+                # RQ's abandoned-job handling now, not at the next worker maintenance (up to 10 min): a job whose
+                # worker stopped sending heartbeats (killed) moves to failed.
+                job.started_job_registry.cleanup()
+                status = job.get_status(refresh=True)
+        except NoSuchJobError:
             return True
-        return job.get_status(refresh=True) in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+        except Exception:
+            return False
+        return status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
     started = run.started_at or run.created_at
     return utcnow() - started > FOREGROUND_STALE_AFTER
 

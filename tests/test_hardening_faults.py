@@ -1,0 +1,276 @@
+"""Faults: a worker killed in the middle of a billing run, Redis gone, the database restarted under load.
+
+Whatever happens, nothing half-written is left, a rerun gives the exact bill, and a finalized period never changes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from rq.registry import StartedJobRegistry
+
+from billing.periods import current_period_start, period_label, previous_period
+from billing.run import bill_period
+from extensions import db
+from jobs.queue import get_queue, get_redis
+from jobs.registry import start_job
+from jobs.runs import JobRefused
+from models import Asset, BillingReading, Bucket, Client, JobRun, Reading, UnitType, bucket_assets
+from readings import NewReading, store_readings
+from tests.api_helpers import bearer, make_key, make_unit_type, reading
+from tests.conftest import PASSWORD, AuthActions, csrf_token, make_user
+from tests.test_hardening_load import load
+
+PERIOD = previous_period(current_period_start())
+FINALIZED = previous_period(PERIOD)
+BUCKETS = 1500
+
+
+def many_buckets(count: int) -> None:
+    """One client with `count` buckets (every aggregation), one asset each, 6 readings per asset in PERIOD."""
+    unit = UnitType(name="gb", aggregation="sum")
+    owner = Client(name="Big")
+    db.session.add_all([unit, owner])
+    db.session.flush()
+    conn = db.session.connection()
+    conn.execute(Asset.__table__.insert(), [
+        dict(external_id=f"a{i}", source_type="s", name="", description="", client_id=owner.id, acknowledged=True,
+             enabled=True) for i in range(count)])
+    conn.execute(Bucket.__table__.insert(), [
+        dict(client_id=owner.id, name=f"b{i}", unit_type_id=unit.id, source_type="s",
+             aggregation=("sum", "max", "last", "p95", "avg", "count")[i % 6], commit=Decimal(10),
+             base_price=Decimal("0.5"), overage_price=Decimal("1.25"), reviewed=True, enabled=True)
+        for i in range(count)])
+    assets = dict(conn.execute(sa.select(Asset.external_id, Asset.id).where(Asset.client_id == owner.id)).all())
+    buckets = dict(conn.execute(sa.select(Bucket.name, Bucket.id).where(Bucket.client_id == owner.id)).all())
+    conn.execute(bucket_assets.insert(), [dict(bucket_id=buckets[f"b{i}"], asset_id=assets[f"a{i}"])
+                                          for i in range(count)])
+    store_readings(db.session, [NewReading(assets[f"a{i}"], unit.id, PERIOD + timedelta(hours=h),
+                                           Decimal(i % 7 + h) / 4) for i in range(count) for h in range(6)])
+    db.session.commit()
+
+
+def finalized_client() -> None:
+    """A small client whose FINALIZED period is billed and finalized (the lines that must never change)."""
+    unit = UnitType(name="mailboxes", aggregation="max")
+    owner = Client(name="Settled")
+    box = Asset(external_id="mbx-1", source_type="exchange", client=owner, acknowledged=True)
+    db.session.add_all([unit, owner, box])
+    db.session.flush()
+    db.session.add(Bucket(client=owner, name="Mail", unit_type=unit, source_type="exchange", aggregation="max",
+                          commit=Decimal(40), base_price=Decimal("2.5"), overage_price=Decimal("3"), assets=[box]))
+    store_readings(db.session, [NewReading(box.id, unit.id, FINALIZED + timedelta(days=d), Decimal(30 + d))
+                                for d in range(20)])
+    db.session.commit()
+    bill_period(db.session, FINALIZED, finalize=True)
+
+
+def finalized_lines() -> list[tuple]:
+    table = BillingReading.__table__
+    return [tuple(row) for row in db.session.execute(
+        sa.select(table).where(table.c.period_start == FINALIZED, table.c.finalized.is_(True)).order_by(table.c.id))]
+
+
+def wait_until(predicate, timeout: float = 60, step: float = 0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(step)
+    raise AssertionError("timed out")
+
+
+def children(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def run_state(app, run_id: int) -> tuple[str, int]:
+    with app.app_context():
+        run = db.session.get(JobRun, run_id)
+        return run.status, run.progress
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_billing_run_is_failed_and_a_rerun_gives_the_exact_bill(app, tmp_path):
+    label = period_label(PERIOD)
+    with app.app_context():
+        finalized_client()
+        before_finalized = finalized_lines()
+        many_buckets(BUCKETS)
+        bill_period(db.session, PERIOD)
+        first_bill = load.bill_lines(db.session, PERIOD)
+        # new readings after that bill: the killed run would have changed the lines, a rerun must
+        assets = db.session.scalars(sa.select(Asset.id).where(Asset.external_id.like("a%")).order_by(Asset.id)).all()
+        unit_id = db.session.scalar(sa.select(UnitType.id).where(UnitType.name == "gb"))
+        store_readings(db.session, [NewReading(a, unit_id, PERIOD + timedelta(days=3), Decimal(9)) for a in assets])
+        db.session.commit()
+        run_id = start_job("billing", {"period": label}, "admin@example.com", label).id
+    env = load.server_env(app.config)
+    worker = load.start_rq_worker(env, app.config["RQ_QUEUE"], burst=False, log=tmp_path / "worker.log")
+    try:
+        wait_until(lambda: run_state(app, run_id)[0] == "running" and 5 <= run_state(app, run_id)[1] < 90)
+        horses = children(worker.pid)
+        assert horses, "the work horse running the job"
+        for pid in horses:  # RQ puts the horse in its own process group: kill it by pid
+            os.kill(pid, signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        load.stop(worker, signal.SIGKILL)
+    with app.app_context():
+        assert db.session.get(JobRun, run_id).status == "running"
+        assert load.bill_lines(db.session, PERIOD) == first_bill, "a killed run must leave nothing half-written"
+        # within the heartbeat TTL RQ cannot tell a dead worker from a slow one: a new request is refused
+        with pytest.raises(JobRefused, match=f"job #{run_id}, running"):
+            start_job("billing", {"period": label}, "admin@example.com", label)
+        # the heartbeat expires (RQ: job monitoring interval + 60 s): the started registry entry is now in the past
+        registry = StartedJobRegistry(queue=get_queue(), connection=get_redis())
+        entries = get_redis().zrange(registry.key, 0, -1)
+        assert len(entries) == 1 and entries[0].decode().startswith(f"billing-{run_id}")
+        get_redis().zadd(registry.key, {entries[0]: time.time() - 1})
+        rerun = start_job("billing", {"period": label}, "admin@example.com", label)
+        killed = db.session.get(JobRun, run_id)
+        db.session.refresh(killed)
+        assert killed.status == "failed" and "stopped before it finished" in killed.message
+        rerun_id = rerun.id
+    load.start_rq_worker(env, app.config["RQ_QUEUE"], log=tmp_path / "worker.log").wait(120)
+    with app.app_context():
+        assert db.session.get(JobRun, rerun_id).status == "done"
+        rerun_bill = load.bill_lines(db.session, PERIOD)
+        assert rerun_bill != first_bill and len(rerun_bill) == BUCKETS + 1
+        assert rerun_bill == load.reference_bill(db.session, PERIOD)
+        bill_period(db.session, FINALIZED)
+        bill_period(db.session, FINALIZED, finalize=True)
+        assert len(before_finalized) == 1 and finalized_lines()[0] == before_finalized[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def no_redis_app(app, settings):
+    """The app on the test's (empty) database with REDIS_URL pointing at a closed port."""
+    from app import create_app
+
+    broken = create_app({**settings, "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"})
+    yield broken
+    with broken.app_context():
+        db.engine.dispose()
+
+
+def test_without_redis_pages_load_job_buttons_explain_and_ingest_still_works(no_redis_app, caplog):
+    app = no_redis_app
+    make_user(app, "admin")
+    unit_id = make_unit_type(app)
+    client = app.test_client()
+    assert AuthActions(client).login("admin@example.com").status_code == 302  # throttling fails open
+    for url in ("/admin/", "/admin/billingreading/", "/admin/projection/", "/admin/unittype/", "/admin/client/",
+                "/admin/over-under/", "/admin/assets/unbound/"):
+        assert client.get(url).status_code == 200, url
+    token = csrf_token(client, "/admin/billingreading/")
+    for url, data in (("/admin/billingreading/run", {"period": period_label(PERIOD)}),
+                      ("/admin/projection/run", {}), ("/admin/unittype/provision", {})):
+        page = client.post(url, data={**data, "csrf_token": token}, follow_redirects=True)
+        assert page.status_code == 200, url
+        assert "The job queue is unavailable" in page.get_data(as_text=True), url
+    with app.app_context():
+        assert {r.status for r in db.session.scalars(sa.select(JobRun))} == {"failed"}
+
+    key = make_key(app, "ingest")
+    items = [reading(f"vm-{n}", ts=f"2026-10-0{n}T10:00:00Z") for n in range(1, 6)]
+    answer = client.post("/api/v1/readings", json=items, headers=bearer(key))
+    assert answer.status_code == 200 and answer.get_json()["accepted"] == 5
+    assert "rate limit storage unavailable; request allowed" in caplog.text
+    run = client.post("/api/v1/billing/run", json={"period": "2026-10"}, headers=bearer(make_key(app, "admin")))
+    assert run.status_code == 409 and "queue is unavailable" in run.get_json()["error"]
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["redis_ok"] is False
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Reading)) == 5
+        assert unit_id
+
+
+def restart_allowed() -> bool:
+    return bool(os.environ.get("DATABASE_URL")) and (
+        os.environ.get("CI") == "true" or os.environ.get("METERDESK_DB_RESTART_TEST") == "1")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not restart_allowed(), reason="restarts the shared PostgreSQL server: needs DATABASE_URL and "
+                                                  "CI=true or METERDESK_DB_RESTART_TEST=1")
+def test_database_restart_under_load_gives_clean_503s_and_loses_nothing(app, tmp_path):
+    seeded = load.seed(app, 20)
+    items = load.make_readings(20, 30, PERIOD)
+    batches = [items[start:start + 100] for start in range(0, len(items), 100)]
+    port = closed_port()
+    server = load.start_gunicorn(load.server_env(app.config), port, workers=2, log=tmp_path / "gunicorn.log")
+    statuses: list[tuple[int, str, str]] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def post_until_accepted(chunk: list[list[dict]]) -> None:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for items_ in chunk:
+            while True:
+                try:
+                    conn.request("POST", "/api/v1/readings", body=json.dumps(items_),
+                                 headers={**bearer(seeded["key"]), "Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    body = response.read().decode()
+                    with lock:
+                        statuses.append((response.status, response.headers.get("Content-Type", ""), body[:200]))
+                    if response.status == 200:
+                        break
+                except OSError:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                time.sleep(0.05)
+        conn.close()
+
+    try:
+        threads = [threading.Thread(target=post_until_accepted, args=(batches[n::4],)) for n in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        version = next(Path("/etc/postgresql").iterdir()).name
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True,
+                       timeout=120)
+        for t in threads:
+            t.join(180)
+        done.set()
+    finally:
+        load.stop(server)
+    codes = {status for status, _, _ in statuses}
+    assert codes <= {200, 503}, [s for s in statuses if s[0] not in (200, 503)][:3]
+    failed = [s for s in statuses if s[0] == 503]
+    assert all(ctype.startswith("application/json") and "retry shortly" in body for _, ctype, body in failed)
+    with app.app_context():
+        db.engine.dispose()
+        stored, distinct_stored, total = load.stored_summary(db.session)
+    distinct_sent, sent_total = load.sent_summary(items)
+    assert (stored, distinct_stored, total) == (distinct_sent, distinct_sent, sent_total)
