@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from billing.periods import period_bounds, period_label
+from billing.periods import period_label, period_of
 from models import BillingReading, Bucket, Client, UnitType
 
 COLUMNS = ("id", "client_id", "client", "bucket_id", "bucket", "unit_type", "period_start", "period_end",
@@ -26,8 +26,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula (= + - @ first) gets a leading apostrophe."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+    """A cell a spreadsheet would run as a formula (= + - @ first, also after leading spaces, tabs or line
+    breaks, which some spreadsheets trim) gets a leading apostrophe."""
+    return "'" + cell if cell.startswith(FORMULA_START) or cell.lstrip(" \t\r\n").startswith(FORMULA_START) else cell
 
 
 def _text(value: Any) -> str:
@@ -57,7 +58,7 @@ def export_period(session: Session, period_start: datetime, out: Path,
                   progress: Callable[[int, str], None] | None = None) -> int:
     """Write the period's lines to the zip `out` (via a temporary file, renamed when complete); return the line count."""
     report = progress or (lambda percent, message: None)
-    period_start, _ = period_bounds(period_start)
+    period_start = period_of(period_start)
     label = period_label(period_start)
     line = BillingReading
     where = line.period_start == period_start

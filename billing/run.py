@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from audit import audit_bulk
-from billing.periods import current_period_start, period_bounds, period_label
+from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import bucket_status, rate_bucket_usage
 from billing.usage import BucketUsage, bucket_specs, usage_for_specs
 from models import Asset, BillingReading, Bucket, Reading, UnitType, bucket_assets, utcnow
@@ -163,8 +163,8 @@ def bill_period(session: Session, period_start: datetime, finalize: bool = False
                 progress: Progress | None = None) -> BillingSummary:
     """Bill every enabled bucket for the period starting at `period_start`; finalize the lines if asked."""
     progress = progress or _quiet
+    period_start, period_end = period_bounds(period_of(period_start))
     check_billable(period_start, finalize)
-    period_start, period_end = period_bounds(period_start)
     label = period_label(period_start)
     progress(2, f"Billing {label}: finding buckets")
     kept = finalized_bucket_ids(session, period_start)
@@ -177,8 +177,8 @@ def bill_period(session: Session, period_start: datetime, finalize: bool = False
     usages = usage_for_specs(session, specs, period_start, period_end, progress=step)
     now = utcnow()
     lines = build_lines(session, period_start, usages, finalize, now)
-    late_ids = [row for row in session.scalars(select(BillingReading.id).where(
-        BillingReading.period_start == period_start, BillingReading.finalized.is_(True)))]
+    late_ids = list(session.scalars(select(BillingReading.id).where(
+        BillingReading.period_start == period_start, BillingReading.finalized.is_(True))))
     late = sum(late_readings(session, late_ids).values())
     progress(90, f"Billing {label}: writing {len(lines)} line(s)")
     try:
