@@ -1,31 +1,32 @@
-"""Storing readings set-based: one multi-row insert per batch, duplicates ignored, summaries kept current."""
+"""Storing readings set-based: one multi-row insert per batch, duplicates ignored, summaries kept current.
+
+Rows go to the driver directly (sqlite3 executemany; one array statement on PostgreSQL, in (asset, unit type,
+ts) order so that concurrent batches lock rows in the same order; SQLite has a single writer). On SQLite, datetimes are written in exactly
+the text SQLAlchemy writes for `UTCDateTime` ('YYYY-MM-DD HH:MM:SS.ffffff', UTC), so ORM queries compare them.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import NamedTuple
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from models import Asset, AssetUnit, UTCDateTime, to_micro, utcnow
+from models import to_micro, utcnow
 
 CHUNK = 1000
+MICRO_SCALE = 6
 
 
-@dataclass(frozen=True, slots=True)
-class NewReading:
+class NewReading(NamedTuple):
     asset_id: int
     unit_type_id: int
     ts: datetime
     value: Decimal
-
-
-def _insert(session: Session, model):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)
 
 
 def sqlite_datetime(moment: datetime) -> str:
@@ -39,88 +40,145 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
-def _micro(value: Decimal | int | float | str) -> int:
-    return to_micro(value if type(value) is Decimal else Decimal(str(value)))
+def micro(value: Decimal | int | float | str) -> int:
+    """The stored integer count of millionths (models.to_micro), fast for values with at most 6 decimals."""
+    if type(value) is not Decimal:
+        value = Decimal(str(value))
+    scaled = value.scaleb(MICRO_SCALE)
+    whole = int(scaled)
+    return whole if whole == scaled else to_micro(value)
 
 
-SQLITE_INSERT = ("INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) VALUES (?, ?, ?, ?, ?) "
-                 "ON CONFLICT DO NOTHING")
-POSTGRES_INSERT = (
+SQLITE_READINGS = ("INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT DO NOTHING")
+SQLITE_UNITS = (
+    "INSERT INTO asset_units (asset_id, unit_type_id, first_ts, last_ts) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (asset_id, unit_type_id) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), "
+    "last_ts = max(last_ts, excluded.last_ts)"
+)
+SQLITE_SEEN = "UPDATE assets SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)"
+
+POSTGRES_READINGS = (
     "INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) "
     "SELECT a, u, t, v, %s FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::bigint[]) AS x(a, u, t, v) "
     "ON CONFLICT (asset_id, unit_type_id, ts) DO NOTHING"
 )
+POSTGRES_UNITS = (
+    "INSERT INTO asset_units (asset_id, unit_type_id, first_ts, last_ts) "
+    "SELECT * FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::timestamptz[]) "
+    "ON CONFLICT (asset_id, unit_type_id) DO UPDATE SET first_ts = LEAST(asset_units.first_ts, excluded.first_ts), "
+    "last_ts = GREATEST(asset_units.last_ts, excluded.last_ts)"
+)
+POSTGRES_LOCK_ASSETS = "SELECT id FROM assets WHERE id = ANY(%s::int[]) ORDER BY id FOR NO KEY UPDATE"
+POSTGRES_SEEN = (
+    "UPDATE assets SET last_seen_at = x.seen FROM unnest(%s::int[], %s::timestamptz[]) AS x(id, seen) "
+    "WHERE assets.id = x.id AND (assets.last_seen_at IS NULL OR assets.last_seen_at < x.seen)"
+)
+
+
+@dataclass(slots=True)
+class PreparedReadings:
+    """Driver parameters of a batch, built before the write (so a writer's turn is spent writing only)."""
+
+    backend: str
+    readings: list
+    units: list
+    seen: list
+    count: int
 
 
 def store_readings(session: Session, rows: Sequence[NewReading], received_at: datetime | None = None) -> int:
     """Insert readings, ignoring repeats of (asset, unit type, ts); return how many were new. Caller commits.
 
-    Rows go to the driver directly (one statement per chunk of 1,000 on SQLite, one array insert per chunk on
-    PostgreSQL), in (asset, unit type, ts) order so that concurrent batches lock rows in the same order.
+    A repeat inside `rows` is ignored too (the first one is kept), so `len(rows) - inserted` are the duplicates.
+    Also keeps `asset_units` (first/last reading per asset and unit) and `assets.last_seen_at` current.
     """
-    if not rows:
+    backend = session.get_bind().dialect.name
+    return write_readings(session, prepare_readings(rows, received_at or utcnow(), backend))
+
+
+def prepare_readings(rows: Sequence[NewReading], received_at: datetime, backend: str) -> PreparedReadings:
+    if backend == "postgresql":
+        return _prepare_postgres(sorted(rows, key=itemgetter(0, 1, 2)), received_at)
+    return _prepare_sqlite(rows, received_at)
+
+
+def write_readings(session: Session, prepared: PreparedReadings) -> int:
+    """Execute a prepared batch in the session's transaction; return how many readings were new."""
+    if not prepared.count:
         return 0
-    received_at = received_at or utcnow()
-    rows = sorted(rows, key=lambda r: (r.asset_id, r.unit_type_id, r.ts))
     dialect = session.get_bind().dialect
     cursor = session.connection().connection.driver_connection.cursor()
-    inserted = 0
     try:
-        if dialect.name == "postgresql":
-            for start in range(0, len(rows), CHUNK * 10):
-                chunk = rows[start:start + CHUNK * 10]
-                cursor.execute(POSTGRES_INSERT, (
-                    received_at, [r.asset_id for r in chunk], [r.unit_type_id for r in chunk],
-                    [_aware(r.ts) for r in chunk], [_micro(r.value) for r in chunk]))
-                inserted += cursor.rowcount
-        else:
-            received = sqlite_datetime(received_at)
-            for start in range(0, len(rows), CHUNK):
-                cursor.executemany(SQLITE_INSERT, [
-                    (r.asset_id, r.unit_type_id, sqlite_datetime(r.ts), _micro(r.value), received)
-                    for r in rows[start:start + CHUNK]])
-                inserted += cursor.rowcount
+        if prepared.backend == "postgresql":
+            return _write_postgres(cursor, prepared)
+        return _write_sqlite(cursor, prepared)
     except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance("INSERT INTO readings", None, exc, dialect.loaded_dbapi.Error,
+        raise DBAPIError.instance("store_readings", None, exc, dialect.loaded_dbapi.Error,
                                   hide_parameters=True, dialect=dialect) from exc
     finally:
         cursor.close()
-    _touch_summaries(session, rows)
+
+
+def _spans(rows: Sequence[NewReading]) -> tuple[dict[tuple[int, int], list[datetime]], dict[int, datetime]]:
+    """First and last ts per (asset, unit type), and the latest ts per asset."""
+    spans: dict[tuple[int, int], list[datetime]] = {}
+    for r in rows:
+        span = spans.get((r[0], r[1]))
+        if span is None:
+            spans[(r[0], r[1])] = [r[2], r[2]]
+        elif r[2] < span[0]:
+            span[0] = r[2]
+        elif r[2] > span[1]:
+            span[1] = r[2]
+    last_seen: dict[int, datetime] = {}
+    for (asset_id, _), (_, last) in spans.items():
+        if asset_id not in last_seen or last > last_seen[asset_id]:
+            last_seen[asset_id] = last
+    return spans, last_seen
+
+
+def _prepare_sqlite(rows: Sequence[NewReading], received_at: datetime) -> PreparedReadings:
+    received = sqlite_datetime(received_at)
+    texts = {moment: sqlite_datetime(moment) for moment in {r[2] for r in rows}}
+    readings = [(r[0], r[1], texts[r[2]], micro(r[3]), received) for r in rows]
+    spans, last_seen = _spans(rows)
+    units = [(a, u, texts[first], texts[last]) for (a, u), (first, last) in spans.items()]
+    seen = [(texts[moment], a, texts[moment]) for a, moment in last_seen.items()]
+    return PreparedReadings("sqlite", readings, units, seen, len(readings))
+
+
+def _write_sqlite(cursor, prepared: PreparedReadings) -> int:
+    inserted = 0
+    for start in range(0, prepared.count, CHUNK):
+        cursor.executemany(SQLITE_READINGS, prepared.readings[start:start + CHUNK])
+        inserted += cursor.rowcount
+    cursor.executemany(SQLITE_UNITS, prepared.units)
+    cursor.executemany(SQLITE_SEEN, prepared.seen)
     return inserted
 
 
-def _touch_summaries(session: Session, rows: Iterable[NewReading]) -> None:
-    """Keep `asset_units` (first/last reading per asset and unit) and `assets.last_seen_at` current."""
-    spans: dict[tuple[int, int], list[datetime]] = {}
-    for r in rows:
-        span = spans.get((r.asset_id, r.unit_type_id))
-        if span is None:
-            spans[(r.asset_id, r.unit_type_id)] = [r.ts, r.ts]
-        elif r.ts < span[0]:
-            span[0] = r.ts
-        elif r.ts > span[1]:
-            span[1] = r.ts
-    postgres = session.get_bind().dialect.name == "postgresql"
-    least, greatest = (func.least, func.greatest) if postgres else (func.min, func.max)
-    stmt = _insert(session, AssetUnit)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["asset_id", "unit_type_id"],
-        set_={"first_ts": least(AssetUnit.first_ts, stmt.excluded.first_ts),
-              "last_ts": greatest(AssetUnit.last_ts, stmt.excluded.last_ts)},
-    )
-    params = [{"asset_id": a, "unit_type_id": u, "first_ts": s[0], "last_ts": s[1]}
-              for (a, u), s in sorted(spans.items())]
-    session.execute(stmt, params)
+def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime) -> PreparedReadings:
+    readings = []
+    for start in range(0, len(rows), CHUNK * 10):
+        chunk = rows[start:start + CHUNK * 10]
+        readings.append((received_at, [r[0] for r in chunk], [r[1] for r in chunk], [_aware(r[2]) for r in chunk],
+                         [micro(r[3]) for r in chunk]))
+    spans, last_seen = _spans(rows)
+    keys = list(spans)
+    units = [([a for a, _ in keys], [u for _, u in keys], [_aware(spans[k][0]) for k in keys],
+              [_aware(spans[k][1]) for k in keys])]
+    ids = list(last_seen)
+    seen = [(ids,), (ids, [_aware(last_seen[a]) for a in ids])]
+    return PreparedReadings("postgresql", readings, units, seen, len(rows))
 
-    last_seen: dict[int, datetime] = {}
-    for (asset_id, _), span in spans.items():
-        if asset_id not in last_seen or span[1] > last_seen[asset_id]:
-            last_seen[asset_id] = span[1]
-    assets = Asset.__table__
-    seen = bindparam("seen", type_=UTCDateTime)
-    session.execute(
-        update(assets)
-        .where(assets.c.id == bindparam("aid"), (assets.c.last_seen_at.is_(None)) | (assets.c.last_seen_at < seen))
-        .values(last_seen_at=seen),
-        [{"aid": a, "seen": s} for a, s in sorted(last_seen.items())],
-    )
+
+def _write_postgres(cursor, prepared: PreparedReadings) -> int:
+    inserted = 0
+    for params in prepared.readings:
+        cursor.execute(POSTGRES_READINGS, params)
+        inserted += cursor.rowcount
+    cursor.execute(POSTGRES_UNITS, prepared.units[0])
+    cursor.execute(POSTGRES_LOCK_ASSETS, prepared.seen[0])
+    cursor.execute(POSTGRES_SEEN, prepared.seen[1])
+    return inserted

@@ -2,9 +2,12 @@
 assets with one query, store the readings with one insert, in one transaction. No Flask in here."""
 from __future__ import annotations
 
+import fcntl
+import json
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
@@ -16,10 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from api.schemas import ReadingIn
+from api.schemas import MAX_ITEMS, ReadingIn
 from audit import audit_bulk
 from models import Asset, UnitType, utcnow
-from readings import NewReading, store_readings
+from readings import NewReading, PreparedReadings, prepare_readings, write_readings
 from suppressions import load_matcher
 
 ITEMS = TypeAdapter(list[ReadingIn])
@@ -29,6 +32,8 @@ ATTEMPTS = 3
 
 AssetKey = tuple[str, str]  # (external_id, source_type)
 AssetRef = tuple[int, int | None]  # (asset id, client id)
+Kept = tuple[int, AssetKey, int, datetime, Any, ReadingIn]  # (index, asset key, unit type id, ts, value, item)
+MIN_YEAR, MAX_YEAR = 2, 9998
 
 
 @dataclass
@@ -134,8 +139,8 @@ def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_i
                    now: datetime) -> dict[AssetKey, AssetRef]:
     """Insert the unknown assets (losing races quietly), audit the ones this batch created, return all of them."""
     keys = sorted(wanted)
-    values = [{"external_id": ext, "source_type": src, "name": wanted[(ext, src)].name or "",
-               "description": wanted[(ext, src)].description or "", "client_id": client_id,
+    values = [{"external_id": ext, "source_type": src, "name": wanted[(ext, src)].get("name") or "",
+               "description": wanted[(ext, src)].get("description") or "", "client_id": client_id,
                "acknowledged": False, "enabled": True, "created_at": now} for ext, src in keys]
     assets = Asset.__table__
     stmt = (_insert(session, assets).on_conflict_do_nothing(index_elements=["external_id", "source_type"])
@@ -157,20 +162,34 @@ def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_i
     return created
 
 
-def resolve_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_id: int | None,
-                   now: datetime, cache: AssetCache | None = None) -> dict[AssetKey, AssetRef]:
-    """Asset id and client of every wanted (external id, source type); unknown ones are created."""
-    found = cache.get_many(wanted) if cache is not None else {}
-    missing = [key for key in wanted if key not in found]
+def find_assets(session: Session, keys: Iterable[AssetKey], cache: AssetCache | None = None
+                ) -> dict[AssetKey, AssetRef]:
+    """Asset id and client of the known (external id, source type) pairs: the cache, then one query."""
+    keys = list(keys)
+    found = cache.get_many(keys) if cache is not None else {}
+    missing = [key for key in keys if key not in found]
     if missing:
         fetched = _select_assets(session, missing)
-        unknown = {key: wanted[key] for key in missing if key not in fetched}
-        if unknown:
-            fetched.update(_create_assets(session, unknown, client_id, now))
         if cache is not None:
             cache.put_many(fetched)
         found.update(fetched)
     return found
+
+
+@contextmanager
+def writer_turn(session: Session) -> Iterator[None]:
+    """On SQLite, wait for the single writer's turn on an OS file lock (woken at once when it is free) rather
+    than in SQLite's sleep-and-retry busy handler; PostgreSQL writes concurrently and needs no turn."""
+    url = session.get_bind().url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        yield
+        return
+    with open(f"{url.database}.ingest-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _forbidden(key: AssetKey, owner: int | None) -> str:
@@ -185,30 +204,89 @@ def _retryable(exc: DBAPIError) -> bool:
     return name in ("DeadlockDetected", "SerializationFailure")
 
 
+class BadBatch(ValueError):
+    """A body that is not a batch of readings: `status` 400 (not such JSON) or 413 (too many items)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _items_of(data: Any) -> list[Any]:
+    if isinstance(data, dict) and set(data) == {"readings"}:
+        data = data["readings"]
+    if not isinstance(data, list):
+        raise BadBatch(400, 'the body must be a JSON list of readings or {"readings": [...]}')
+    _check_size(len(data))
+    return data
+
+
+def _check_size(count: int) -> None:
+    if count > MAX_ITEMS:
+        raise BadBatch(413, f"at most {MAX_ITEMS:,} readings per request; got {count:,}")
+
+
+def parse_batch(raw: bytes) -> tuple[list[tuple[int, ReadingIn]], list[dict[str, Any]]]:
+    """Parse a request body into valid items (with their index) and rejected ones; raises BadBatch.
+
+    A plain list whose items are all valid is parsed and validated by pydantic straight from the bytes."""
+    if raw.lstrip()[:1] == b"[":
+        try:
+            parsed = ITEMS.validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            _check_size(len(parsed))
+            return list(enumerate(parsed)), []
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadBatch(400, "the body must be JSON") from None
+    return validate_items(_items_of(data))
+
+
+def ingest_body(session: Session, raw: bytes, client_id: int | None = None, now: datetime | None = None,
+                cache: AssetCache | None = None) -> IngestResult:
+    """Parse, validate and store a request body of readings; commits. Raises BadBatch for a bad body."""
+    valid, rejected = parse_batch(raw)
+    return _ingest_valid(session, valid, rejected, client_id, now, cache)
+
+
 def ingest_readings(session: Session, items: Sequence[Any], client_id: int | None = None,
                     now: datetime | None = None, cache: AssetCache | None = None) -> IngestResult:
     """Validate and store a batch of reading items; commits. `client_id` is the scope of the posting key."""
-    now = now or utcnow()
     valid, rejected = validate_items(items)
+    return _ingest_valid(session, valid, rejected, client_id, now, cache)
+
+
+def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected: list[dict[str, Any]],
+                  client_id: int | None, now: datetime | None, cache: AssetCache | None) -> IngestResult:
+    now = now or utcnow()
     unit_ids = dict(session.execute(select(UnitType.name, UnitType.id)).all())
-    is_suppressed = load_matcher(session)
     latest = now + FUTURE_SLACK
-    suppressed = 0
-    kept: list[tuple[int, ReadingIn, int]] = []
+    kept: list[Kept] = []
     for index, item in valid:
-        if item.timestamp > latest:
+        ts = item["timestamp"]
+        if not MIN_YEAR <= ts.year <= MAX_YEAR:
+            rejected.append({"index": index, "error": f"timestamp: year must be {MIN_YEAR} to {MAX_YEAR}"})
+        elif ts > latest:
             rejected.append({"index": index, "error": "timestamp: is more than 5 minutes in the future"})
-        elif (unit_id := unit_ids.get(item.unit_type)) is None:
-            rejected.append({"index": index, "error": f"unit_type: unknown unit type {item.unit_type!r}"})
-        elif is_suppressed(item.asset_id):
-            suppressed += 1
+        elif (unit_id := unit_ids.get(item["unit_type"])) is None:
+            rejected.append({"index": index, "error": f"unit_type: unknown unit type {item['unit_type']!r}"})
         else:
-            kept.append((index, item, unit_id))
+            kept.append((index, (item["asset_id"], item["source"]), unit_id, ts, item["value"], item))
+    is_suppressed = load_matcher(session)
+    dropped = {external_id for external_id in {k[1][0] for k in kept} if is_suppressed(external_id)}
+    if dropped:
+        before = len(kept)
+        kept = [k for k in kept if k[1][0] not in dropped]
+        suppressed = before - len(kept)
+    else:
+        suppressed = 0
 
     for attempt in range(ATTEMPTS):
         try:
             result = _store(session, kept, client_id, now, cache if attempt == 0 else None)
-            session.commit()
             break
         except DBAPIError as exc:
             session.rollback()
@@ -221,28 +299,48 @@ def ingest_readings(session: Session, items: Sequence[Any], client_id: int | Non
     return result
 
 
-def _store(session: Session, kept: list[tuple[int, ReadingIn, int]], client_id: int | None, now: datetime,
+def _store(session: Session, kept: list[Kept], client_id: int | None, now: datetime,
            cache: AssetCache | None) -> IngestResult:
-    result = IngestResult()
+    """Resolve (or create) the assets and insert the readings in one transaction; commits.
+
+    Everything but the writes is done before taking the writer's turn; a batch with unknown assets creates
+    them inside its turn. A repeat of (asset, unit type, ts) counts as a duplicate."""
     wanted: dict[AssetKey, ReadingIn] = {}
-    for _, item, _ in kept:
-        wanted.setdefault((item.asset_id, item.source), item)
-    refs = resolve_assets(session, wanted, client_id, now, cache) if wanted else {}
-    rows: list[NewReading] = []
-    seen: set[tuple[int, int, datetime]] = set()
-    for index, item, unit_id in kept:
-        key = (item.asset_id, item.source)
-        asset_id, owner = refs[key]
-        if client_id is not None and owner != client_id:
-            result.rejected.append({"index": index, "error": _forbidden(key, owner)})
-            continue
-        identity = (asset_id, unit_id, item.timestamp)
-        if identity in seen:
-            result.duplicates += 1
-            continue
-        seen.add(identity)
-        rows.append(NewReading(asset_id, unit_id, item.timestamp, item.value))
-    inserted = store_readings(session, rows, now)
+    for entry in kept:
+        if entry[1] not in wanted:
+            wanted[entry[1]] = entry[5]
+    refs = find_assets(session, wanted, cache) if wanted else {}
+    unknown = {key: item for key, item in wanted.items() if key not in refs}
+    backend = session.get_bind().dialect.name
+    if unknown:
+        with writer_turn(session):
+            created = _create_assets(session, unknown, client_id, now)
+            if cache is not None:
+                cache.put_many(created)
+            refs.update(created)
+            result, prepared = _prepare(kept, refs, client_id, now, backend)
+            inserted = write_readings(session, prepared)
+            session.commit()
+    else:
+        result, prepared = _prepare(kept, refs, client_id, now, backend)
+        with writer_turn(session):
+            inserted = write_readings(session, prepared)
+            session.commit()
     result.accepted = inserted
-    result.duplicates += len(rows) - inserted
+    result.duplicates = prepared.count - inserted
     return result
+
+
+def _prepare(kept: list[Kept], refs: dict[AssetKey, AssetRef], client_id: int | None, now: datetime,
+             backend: str) -> tuple[IngestResult, PreparedReadings]:
+    """Reject items for assets outside the key's client; the driver parameters of the rest."""
+    result = IngestResult()
+    if client_id is not None:
+        foreign = {key for key, (_, owner) in refs.items() if owner != client_id}
+        if foreign:
+            for index, key, *_ in kept:
+                if key in foreign:
+                    result.rejected.append({"index": index, "error": _forbidden(key, refs[key][1])})
+            kept = [entry for entry in kept if entry[1] not in foreign]
+    rows = [NewReading(refs[key][0], unit_id, ts, value) for _, key, unit_id, ts, value, _ in kept]
+    return result, prepare_readings(rows, now, backend)

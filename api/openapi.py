@@ -99,7 +99,7 @@ def _record_paths(paths: dict[str, Any]) -> None:
 
 
 def _models() -> list[type[BaseModel]]:
-    models: list[type[BaseModel]] = [ReadingIn, ReadingsEnvelope, IngestOut, ErrorOut, JobStarted, BillingRun,
+    models: list[type[BaseModel]] = [ReadingsEnvelope, IngestOut, ErrorOut, JobStarted, BillingRun,
                                      JobRunOut, page_of(BillingReadingOut), page_of(ProjectionOut)]
     for resource in RESOURCES:
         models += [resource.create, resource.patch, resource.out, page_of(resource.out)]

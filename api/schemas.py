@@ -1,9 +1,11 @@
 """Request and response models of the JSON API: they validate requests and generate the OpenAPI document."""
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any, Literal
+
+from typing_extensions import NotRequired, TypedDict
 
 from pydantic import (
     AfterValidator,
@@ -32,13 +34,6 @@ def _only_text(value: Any) -> Any:
     return value
 
 
-def _to_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        raise ValueError("is out of range") from None
-
-
 def amount(field: str) -> Any:
     """A money or quantity input: a finite number >= 0 given as a JSON number or a string (rule of validation.py)."""
     return Annotated[Decimal, BeforeValidator(partial(non_negative_decimal, field=field)),
@@ -47,7 +42,7 @@ def amount(field: str) -> Any:
 
 NO_NUL = r"^[^\x00]*$"
 Text = partial(StringConstraints, strip_whitespace=True, pattern=NO_NUL)
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_only_text), AfterValidator(_to_utc)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_only_text)]
 DecimalOut = Annotated[str, WithJsonSchema(DECIMAL_OUT_SCHEMA)]
 Glob = Annotated[str, Text(min_length=1, max_length=200), AfterValidator(check_glob)]
 Aggregation = Literal[AGGREGATIONS]  # type: ignore[valid-type]
@@ -60,18 +55,17 @@ class Strict(BaseModel):
 
 # ---- ingest ----------------------------------------------------------------------------------
 
-class ReadingIn(BaseModel):
-    """One usage reading as a collector posts it."""
+class ReadingIn(TypedDict):
+    """One usage reading as a collector posts it (validated into a plain dict: ingest is hot)."""
 
-    model_config = ConfigDict(extra="ignore")
-    asset_id: Annotated[str, Text(min_length=1, max_length=255)] = Field(description="The asset's external id.")
-    source: Annotated[str, Text(min_length=1, max_length=100)] = Field(description="The asset's source type.")
-    unit_type: Annotated[str, Text(min_length=1, max_length=100)] = Field(description="A unit type name.")
-    value: Annotated[Decimal, Field(ge=0, lt=Decimal("1e12"), allow_inf_nan=False),
-                     WithJsonSchema(DECIMAL_IN_SCHEMA)]
-    timestamp: Timestamp = Field(description="ISO 8601 with a zone, at most 5 minutes in the future.")
-    name: Annotated[str, Text(max_length=255)] | None = None
-    description: Annotated[str, Text(max_length=10_000)] | None = None
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
+    asset_id: Annotated[str, Text(min_length=1, max_length=255), Field(description="The asset's external id.")]
+    source: Annotated[str, Text(min_length=1, max_length=100), Field(description="The asset's source type.")]
+    unit_type: Annotated[str, Text(min_length=1, max_length=100), Field(description="A unit type name.")]
+    value: Annotated[Decimal, Field(ge=0, lt=Decimal("1e12"), allow_inf_nan=False), WithJsonSchema(DECIMAL_IN_SCHEMA)]
+    timestamp: Annotated[Timestamp, Field(description="ISO 8601 with a zone, at most 5 minutes in the future.")]
+    name: NotRequired[Annotated[str, Text(max_length=255)] | None]
+    description: NotRequired[Annotated[str, Text(max_length=10_000)] | None]
 
 
 class ReadingsEnvelope(BaseModel):

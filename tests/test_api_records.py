@@ -1,7 +1,6 @@
 """Record endpoints for admin keys: list/create/read/patch/delete with the grids' validation."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
