@@ -218,6 +218,9 @@ class BillingReading(db.Model):
     __table_args__ = (
         UniqueConstraint("bucket_id", "period_start", name="uq_billing_bucket_period"),
         Index("ix_billing_period_client", "period_start", "client_id"),
+        # Covering index for the reports' per-period sums (the rows carry per-asset details: costly to visit).
+        Index("ix_billing_period_totals", "period_start", "client_id", "bucket_id", "total_usage", "commit",
+              "base_cost", "overage_cost", "buffer_cost", "buffer_units", "final_cost"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
