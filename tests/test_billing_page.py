@@ -147,3 +147,11 @@ def test_admin_cannot_finalize_the_open_period(app, admin_client):
     assert f"{current} has not ended yet" in page
     with app.app_context():
         assert db.session.scalars(select(JobRun)).all() == []
+
+
+def test_period_filter_offers_the_billed_periods_latest_first(app, admin_client):
+    billed_october(app)
+    with app.app_context():
+        bill_period(db.session, NOV.replace(month=9))
+    html = admin_client.get(PAGE).get_data(as_text=True)
+    assert html.index('"2026-10"') < html.index('"2026-09"')

@@ -116,10 +116,12 @@ class BillingReadingView(SecureModelView):
     def __init__(self) -> None:
         super().__init__(BillingReading, name="Billing Readings", endpoint="billingreading", category="Billing")
 
-    @expose("/")
-    def index_view(self):
-        self._refresh_filters_cache()
-        return super().index_view()
+    def _get_filter_groups(self):
+        """The filter groups with the Period choices read now (billed periods change; the cache is per process)."""
+        groups = super()._get_filter_groups()
+        if groups and "Period" in groups:
+            groups["Period"] = [dict(item, options=billed_periods() or None) for item in groups["Period"]]
+        return groups
 
     def get_list(self, *args: Any, **kwargs: Any):
         count, data = super().get_list(*args, **kwargs)
