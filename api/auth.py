@@ -43,6 +43,11 @@ def limiter_storage_uri(app: Flask) -> str:
 
 
 def init_limiter(app: Flask) -> None:
+    try:
+        parse(app.config["API_RATE_LIMIT"])
+    except ValueError:
+        raise ValueError(f"API_RATE_LIMIT must read like '1200 per minute', got {app.config['API_RATE_LIMIT']!r}") \
+            from None
     limiter = Limiter(key_func=get_remote_address, storage_uri=limiter_storage_uri(app), default_limits=[],
                       strategy="fixed-window", headers_enabled=False)
     limiter.init_app(app)
@@ -74,15 +79,15 @@ def _authenticate() -> KeyInfo:
 
 def _check_rate_limit(key: KeyInfo) -> None:
     app = current_app._get_current_object()
-    if not app.extensions.get("meterdesk_limiter_redis_ready"):
-        from jobs.queue import redis_url
-
-        redis_url(app)
-        app.extensions["meterdesk_limiter_redis_ready"] = True
     setting = app.config["API_RATE_LIMIT"]
     item = parse(setting)
     strategy = app.extensions[LIMITER].limiter
     try:
+        if not app.extensions.get("meterdesk_limiter_redis_ready"):
+            from jobs.queue import redis_url
+
+            redis_url(app)
+            app.extensions["meterdesk_limiter_redis_ready"] = True
         allowed = strategy.hit(item, "api-key", str(key.id))
         if allowed:
             return

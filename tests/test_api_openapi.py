@@ -105,3 +105,30 @@ def test_the_api_keeps_to_its_own_openapi_document(app):
             check()
     assert len(set(calls)) == len(operations)
     assert len(calls) >= 6 * len(operations)
+
+
+def test_arbitrary_json_to_every_write_endpoint_never_gets_a_server_error(app):
+    make_unit_type(app, "cpu_hours")
+    client_id = make_client(app, "Acme")
+    key = bearer(make_key(app, "admin"))
+    client = app.test_client()
+    client.post("/api/v1/readings", json=[reading("vm-1")], headers=key)
+    targets = [("POST", f"/api/v1/{name}") for name in ("clients", "unit-types", "buckets", "assets", "suppressions")]
+    targets += [("PATCH", f"/api/v1/{name}/1") for name in ("clients", "unit-types", "assets")]
+    targets += [("POST", "/api/v1/billing/run")]
+    fields = st.fixed_dictionaries({}, optional={
+        name: JSON_VALUES | st.sampled_from([client_id, 1, "1", "", "x" * 300, "vm-[", "(", None, [1], [999]])
+        for name in ("name", "client_id", "unit_type_id", "source_type", "commit", "base_price", "aggregation",
+                     "asset_ids", "pattern", "type", "external_id", "disregarded", "period", "finalize",
+                     "filter_pattern")})
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(targets), fields | JSON_VALUES)
+    def send(target, body):
+        method, url = target
+        response = client.open(url, method=method, data=json.dumps(body),
+                               headers={**key, "Content-Type": "application/json"})
+        assert response.status_code < 500, response.get_data(as_text=True)
+        assert response.is_json or response.status_code == 204
+
+    send()
