@@ -5,7 +5,8 @@ import base64
 import hashlib
 import secrets
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
+from sqlalchemy.exc import DataError
 
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
@@ -58,8 +59,29 @@ def add_security_headers(response):
     return response
 
 
+def refuse_nul_bytes() -> None:
+    """400 for a NUL character in the path, query string or form fields: PostgreSQL refuses it in text (a 500 in
+    the making) and SQLite would store it; no legitimate name, filter or id contains one."""
+    fields = list(request.args.items(multi=True))
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields += list(request.form.items(multi=True))
+    if "\x00" in request.path or any("\x00" in name or "\x00" in value for name, value in fields):
+        abort(400, "Text must not contain NUL characters.")
+
+
+def value_refused(exc: Exception):
+    """A hostile value the database refuses (an id beyond its integer range, a negative page): 400, not 500."""
+    from extensions import db
+
+    db.session.rollback()
+    return "Bad request: a value is out of range or has invalid characters.", 400, {"Content-Type": "text/plain"}
+
+
 def init_security(app: Flask) -> None:
     app.after_request(add_security_headers)
+    app.before_request(refuse_nul_bytes)
+    app.register_error_handler(DataError, value_refused)
+    app.register_error_handler(OverflowError, value_refused)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.before_request

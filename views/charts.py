@@ -112,5 +112,6 @@ def asset_usage(series: dict[str, list[tuple[str, Decimal]]]) -> go.Figure:
 
 
 def figure_json(fig: go.Figure) -> str:
-    """The figure as JSON that is safe inside a <script> element."""
-    return fig.to_json().replace("</", "<\\/")
+    """The figure as JSON that is safe inside a <script> element: `<`, `>` and `&` as JSON escapes, so no text
+    (a client named `</script>…` or `<!--<script>`) can end or confuse the element."""
+    return fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
