@@ -64,7 +64,7 @@ def _authenticate() -> KeyInfo:
     if scheme.lower() != "bearer" or not raw:
         raise ApiError(401, "missing API key: send the header 'Authorization: Bearer <key>'",
                        headers={"WWW-Authenticate": "Bearer"})
-    key = find_key(raw)
+    key = find_key(raw) if "\x00" not in raw else None
     if key is None:
         raise ApiError(401, "invalid or disabled API key", headers={"WWW-Authenticate": "Bearer"})
     info = KeyInfo(key.id, key.name, key.role, key.client_id)

@@ -243,6 +243,7 @@ def test_no_key_or_a_bad_key_is_401(client, ingest):
     assert client.post(URL, json=[]).status_code == 401
     assert client.post(URL, json=[], headers={"Authorization": "Basic abc"}).status_code == 401
     assert client.post(URL, json=[], headers=bearer("mdk_deadbeef_nope")).status_code == 401
+    assert client.post(URL, json=[], headers=bearer("mdk_dead\x00eef_nope")).status_code == 401
     assert client.post(URL, json=[], headers=bearer(ingest + "x")).json["error"] == "invalid or disabled API key"
 
 
