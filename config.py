@@ -8,7 +8,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("METERDESK_INSTANCE", BASE_DIR / "instance"))
 
-SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "API_RATE_LIMIT")
+SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "API_RATE_LIMIT", "TRUSTED_PROXIES")
 
 
 def load_secret_key(instance_dir: Path) -> str:

@@ -77,7 +77,19 @@ def value_refused(exc: Exception):
     return "Bad request: a value is out of range or has invalid characters.", 400, {"Content-Type": "text/plain"}
 
 
+def trust_proxies(app: Flask) -> None:
+    """Behind `TRUSTED_PROXIES` (a count, e.g. 1 for one nginx) reverse proxies, take the scheme, host and client
+    address from their X-Forwarded-* headers, so cookies are Secure behind HTTPS and login throttling sees the
+    real client. Off by default: without a proxy that overwrites them, those headers are the client's to forge."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
 def init_security(app: Flask) -> None:
+    trust_proxies(app)
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_bytes)
     app.register_error_handler(DataError, value_refused)

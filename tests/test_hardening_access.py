@@ -227,3 +227,47 @@ def test_no_password_or_key_reaches_the_logs_pages_or_audit_values(app, world, c
         assert all(secret not in page for page in pages)
         assert secret not in audit
     assert not any(digest in audit or any(digest in page for page in pages) for digest in stored)
+
+
+def login_via(client, headers: dict[str, str], password: str = PASSWORD, email: str = "viewer@example.com"):
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token},
+                       headers={"Referer": "https://localhost/login", **headers})
+
+
+PROXY_HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "localhost"}
+
+
+def test_behind_a_trusted_https_proxy_the_session_cookie_is_secure(app, settings):
+    from app import create_app
+
+    app = create_app({**settings, "TRUSTED_PROXIES": "1"})
+    make_user(app, "viewer")
+    response = login_via(app.test_client(), PROXY_HTTPS)
+    assert response.status_code == 302
+    assert all(flag in response.headers["Set-Cookie"] for flag in ("Secure", "HttpOnly", "SameSite=Lax"))
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_forwarded_headers_are_ignored_unless_the_proxy_is_trusted(app):
+    make_user(app, "viewer")
+    response = login_via(app.test_client(), PROXY_HTTPS)
+    assert response.status_code == 302
+    assert "Secure" not in response.headers["Set-Cookie"] and "Strict-Transport-Security" not in response.headers
+    # a guesser cannot dodge login throttling by forging X-Forwarded-For: all five failures count for its address
+    guesser = app.test_client()
+    for n in range(5):
+        login_via(guesser, {"X-Forwarded-For": f"198.51.100.{n}"}, password="wrong-password")
+    assert login_via(guesser, {"X-Forwarded-For": "198.51.100.99"}).status_code == 429
+
+
+def test_behind_a_trusted_proxy_throttling_counts_per_real_client_address(app, settings):
+    from app import create_app
+
+    app = create_app({**settings, "TRUSTED_PROXIES": "1"})
+    make_user(app, "viewer")
+    guesser, colleague = app.test_client(), app.test_client()
+    for _ in range(5):
+        login_via(guesser, {"X-Forwarded-For": "203.0.113.9"}, password="wrong-password")
+    assert login_via(guesser, {"X-Forwarded-For": "203.0.113.9"}).status_code == 429
+    assert login_via(colleague, {"X-Forwarded-For": "203.0.113.10"}).status_code == 302
