@@ -297,3 +297,44 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(app, tmp_path):
     assert "'@gb" in cells
     dangerous = re.compile(r"^[ \t\r\n]*[=+\-@]")
     assert not [cell for cell in cells if dangerous.match(cell)]
+
+
+VALUES = st.one_of(st.sampled_from(["1e400", "-1", "NaN", "Infinity", "1e12", "999999999999.9999999", "0x1", "",
+                                    "1,5", "\x00", None, True, [], {}]),
+                   st.integers(min_value=-2**80, max_value=2**80), st.floats(), st.decimals().map(str))
+STAMPS = st.one_of(st.sampled_from(["2026-10-05T10:00:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                                    "2026-10-05T10:00:00+25:00", "2026-02-30T00:00:00Z", "\x00", "", "now",
+                                    "2026-10-05T10:00:00.123456789Z", "+275760-09-13T00:00:00Z"]), TEXT)
+
+
+def test_hostile_reading_fields_are_rejected_alone_and_the_valid_ones_stored_exactly_once(app, client, seeded):
+    """Each batch mixes hostile items with one valid reading of a new timestamp: the hostile ones are rejected
+    with their index (or stored when they are in fact valid), never a 500, and the count is exact."""
+    key = make_key(app, "ingest")
+    sent: set[tuple] = set()
+
+    @FUZZ
+    @given(st.lists(st.fixed_dictionaries({"asset_id": TEXT, "source": TEXT, "unit_type": st.sampled_from(["gb", ""]),
+                                           "value": VALUES, "timestamp": STAMPS, "name": TEXT,
+                                           "description": TEXT}), min_size=1, max_size=8))
+    def post(items: list[dict]) -> None:
+        valid = {"asset_id": "vm-1", "source": "vmware", "unit_type": "gb", "value": "1.5",
+                 "timestamp": f"2026-10-01T00:00:{len(sent) % 60:02d}.{len(sent):06d}Z"}
+        response = client.post("/api/v1/readings", json=[*items, valid], headers=bearer(key))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        answer = response.get_json()
+        rejected = {r["index"] for r in answer["rejected"]}
+        assert len(items) not in rejected
+        assert answer["accepted"] + answer["duplicates"] + len(rejected) == len(items) + 1
+        for index, item in enumerate(items):
+            if any("\x00" in str(v) for v in item.values()):
+                assert index in rejected
+        sent.add(valid["timestamp"])
+
+    post()
+    with app.app_context():
+        ours = db.session.scalar(select(func.count()).select_from(Asset).where(Asset.external_id == "vm-1"))
+        from models import Reading
+
+        stored = db.session.scalar(select(func.count()).select_from(Reading).where(Reading.asset_id == 1))
+    assert ours == 1 and stored >= len(sent) > 0
