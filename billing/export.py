@@ -8,7 +8,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,7 @@ def export_period(session: Session, period_start: datetime, out: Path,
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.part")
     written = 0
+    stamp = datetime.now(timezone.utc).timetuple()[:6]
     report(1, f"Exporting {label}: {total} line(s)")
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -93,7 +94,9 @@ def export_period(session: Session, period_start: datetime, out: Path,
                         stream.close()
                         handle.close()
                     current = unit
-                    handle = archive.open(csv_name(unit), "w", force_zip64=True)
+                    entry = zipfile.ZipInfo(csv_name(unit), date_time=stamp)
+                    entry.compress_type = zipfile.ZIP_DEFLATED
+                    handle = archive.open(entry, "w", force_zip64=True)
                     stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
                     writer = csv.writer(stream)
                     writer.writerow(COLUMNS)

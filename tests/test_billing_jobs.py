@@ -165,3 +165,17 @@ def test_commands_refuse_bad_periods_overlaps_and_empty_exports(app, runner, tmp
     empty = runner.invoke(args=["export-csv", "--period", "2026-08", "--out", str(tmp_path / "x.zip")])
     assert empty.exit_code != 0 and "No billing lines for 2026-08" in empty.output
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_export_entries_carry_the_export_time(app, tmp_path):
+    from billing.export import export_period
+    from models import utcnow
+
+    two_unit_types(app)
+    with app.app_context():
+        bill_period(db.session, OCT)
+        before = utcnow()
+        assert export_period(db.session, OCT, tmp_path / "oct.zip") == 2
+        after = utcnow()
+    stamps = {info.date_time[:3] for info in zipfile.ZipFile(tmp_path / "oct.zip").infolist()}
+    assert stamps <= {(before.year, before.month, before.day), (after.year, after.month, after.day)}
