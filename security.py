@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from flask import Flask, abort, g, request
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
@@ -88,12 +88,28 @@ def trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
+def database_unavailable(exc: Exception):
+    """The database is down, restarting or locked past the busy timeout: 503 with Retry-After, not a 500."""
+    from flask import current_app
+
+    from extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:
+        pass
+    current_app.logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+    return ("The database is unavailable just now; retry shortly.", 503,
+            {"Content-Type": "text/plain", "Retry-After": "5"})
+
+
 def init_security(app: Flask) -> None:
     trust_proxies(app)
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_bytes)
     app.register_error_handler(DataError, value_refused)
     app.register_error_handler(OverflowError, value_refused)
+    app.register_error_handler(OperationalError, database_unavailable)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.before_request

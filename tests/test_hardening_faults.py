@@ -285,3 +285,24 @@ def test_database_restart_under_load_gives_clean_503s_and_loses_nothing(app, tmp
         stored, distinct_stored, total = load.stored_summary(db.session)
     distinct_sent, sent_total = load.sent_summary(items)
     assert (stored, distinct_stored, total) == (distinct_sent, distinct_sent, sent_total)
+
+
+def test_without_the_database_pages_and_the_api_answer_503_not_500(app, settings, tmp_path):
+    """The same sessions and keys against an app whose database cannot be opened (a down server looks the same)."""
+    from app import create_app
+
+    make_user(app, "staff")
+    key = make_key(app, "admin")
+    good = app.test_client()
+    assert AuthActions(good).login("staff@example.com").status_code == 302
+    session_cookie = good.get_cookie("session").value
+    broken = create_app({**settings, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/meterdesk.db"})
+    browser = broken.test_client()
+    browser.set_cookie("session", session_cookie)
+    for url in ("/admin/", "/admin/client/", "/admin/billingreading/"):
+        page = browser.get(url)
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5", url
+        assert "retry shortly" in page.get_data(as_text=True)
+    api = broken.test_client().get("/api/v1/clients", headers=bearer(key))
+    assert api.status_code == 503 and "retry shortly" in api.get_json()["error"]
+    assert broken.test_client().get("/healthz").status_code == 503
