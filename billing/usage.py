@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Integer, Select, and_, bindparam, case, func, select, type_coerce
+from sqlalchemy import BindParameter, Integer, Select, and_, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from models import AGGREGATIONS, MICRO, Asset, Bucket, MicroUnits, Reading, bucket_assets
@@ -52,6 +52,11 @@ class BucketSpec:
     asset_ids: tuple[int, ...]
 
 
+def _literal_ids(name: str, ids) -> BindParameter:
+    """Bucket ids inlined as integers: no cap on how many (SQLite limits bound parameters)."""
+    return bindparam(name, sorted(int(i) for i in ids), expanding=True, literal_execute=True)
+
+
 def quantize(value: Decimal) -> Decimal:
     """Usage to 6 decimal places, half-up."""
     return value.quantize(MICRO, rounding=ROUND_HALF_UP)
@@ -68,7 +73,7 @@ def bucket_specs(session: Session, bucket_ids: list[int] | None = None) -> list[
     if bucket_ids is None:
         query = query.where(Bucket.enabled.is_(True))
     else:
-        query = query.where(Bucket.id.in_(list(bucket_ids)))
+        query = query.where(Bucket.id.in_(_literal_ids("wanted_ids", bucket_ids)))
     buckets = session.execute(query).all()
     if not buckets:
         return []
@@ -81,7 +86,7 @@ def bucket_specs(session: Session, bucket_ids: list[int] | None = None) -> list[
         .order_by(bucket_assets.c.bucket_id, bucket_assets.c.asset_id)
     )
     if bucket_ids is not None:
-        links = links.where(bucket_assets.c.bucket_id.in_(list(wanted)))
+        links = links.where(bucket_assets.c.bucket_id.in_(_literal_ids("link_ids", wanted)))
     for bucket_id, asset_id in session.execute(links):
         if bucket_id in wanted:
             bound[bucket_id].append(asset_id)
@@ -193,9 +198,7 @@ def usage_for_specs(session: Session, specs: list[BucketSpec], period_start: dat
     for spec in specs:
         if spec.aggregation not in AGGREGATIONS:
             raise ValueError(f"bucket {spec.bucket_id} has an unknown aggregation {spec.aggregation!r}")
-    ids = sorted(spec.bucket_id for spec in specs)
-    # inlined integers: no limit on how many buckets (SQLite caps bound parameters)
-    bucket_filter = Bucket.id.in_(bindparam("bucket_ids", ids, expanding=True, literal_execute=True))
+    bucket_filter = Bucket.id.in_(_literal_ids("bucket_ids", [spec.bucket_id for spec in specs]))
     aggregations = {spec.aggregation for spec in specs}
     report = progress or (lambda percent, message: None)
     stats: dict[Pair, tuple] = {}

@@ -171,3 +171,13 @@ def test_sql_usage_equals_the_reference_on_random_data(app, bursts, buckets, fla
             assert rate_bucket_usage(usage.total, D(10), D("1.5"), D("2.25")) == \
                 rate_bucket_usage(slow[bucket_id].total, D(10), D("1.5"), D("2.25"))
         assert bucket_usages(db.session, NOV, DEC, made) == reference_usages(db.session, NOV, DEC, made)
+
+
+def test_any_number_of_bucket_ids_can_be_asked_for(app):
+    with app.app_context():
+        a = asset("a")
+        readings(a, [("2026-11-02T00:00:00+00:00", "3")])
+        target = bucket("sum", "sum", [a])
+        # more ids than SQLite allows bound parameters (32,766): they are inlined as integers
+        asked = [target.id] + list(range(100_000, 140_000))
+        assert bucket_usages(db.session, NOV, DEC, asked) == {target.id: BucketUsage(D("3"), {a.id: D("3")})}
