@@ -45,8 +45,9 @@ def test_dashboard_and_over_under_charts_draw(app, provider):
         assert page.locator("[data-tile=projected_rev] .tile-value").inner_text() == "$470.00"
         page.screenshot(path="/tmp/meterdesk_dashboard.png", full_page=True)
 
-        assert page.locator("a[href='/admin/over-under/']").count() == 1  # in the Billing menu
-        page.goto(f"{base}/admin/over-under/")
+        page.click("a.dropdown-toggle:has-text('Billing')")
+        page.click("a[href='/admin/over-under/']")
+        page.wait_for_url(f"{base}/admin/over-under/")
         wait_for_charts(page, 1)
         assert page.locator("tr[data-client-status]").count() == 3
         page.screenshot(path="/tmp/meterdesk_over_under.png", full_page=True)
