@@ -355,6 +355,7 @@ def main() -> None:
     from billing.periods import current_period_start, previous_period
     from billing.run import bill_period
     from extensions import db
+    from jobs.queue import redis_url
 
     server_db = os.environ.get("DATABASE_URL", "")
     workdir = Path(tempfile.mkdtemp(prefix="meterdesk-load-"))
@@ -373,7 +374,7 @@ def main() -> None:
     config = {"DATABASE_URL": url, "REDIS_URL": os.environ.get("REDIS_URL", ""), "SECRET_KEY": "load-bench",
               "INSTANCE_DIR": str(workdir / "instance"), "API_RATE_LIMIT": "10000000 per minute"}
     app = create_app(config)
-    config["REDIS_URL"] = app.config["REDIS_URL"] or __import__("jobs.queue", fromlist=["redis_url"]).redis_url(app)
+    config["REDIS_URL"] = redis_url(app)
     with app.app_context():
         db.create_all()
     seeded = seed(app, args.assets)
@@ -421,6 +422,11 @@ def main() -> None:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
+    if not os.environ.get("REDIS_URL"):
+        from embedded_redis import stop_embedded_redis
+
+        stop_embedded_redis(config["INSTANCE_DIR"])
+    print(f"logs in {workdir}")
     print("OK: zero loss" if ok else "FAILED")
     raise SystemExit(0 if ok else 1)
 
