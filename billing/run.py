@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from audit import audit_bulk
@@ -108,8 +108,21 @@ def build_lines(session: Session, period_start: datetime, usages: dict[int, Buck
     return lines
 
 
+WRITE_LOCK_SPACE = 0x4D44  # the first key of the PostgreSQL advisory locks taken by billing writes
+
+
+def wait_for_other_writers(session: Session, period_start: datetime) -> None:
+    """Serialise writers of one period's lines (PostgreSQL; SQLite has a single writer anyway): a second run that
+    writes at the same moment (a stale run's worker still alive) then replaces the first one's lines instead of
+    colliding with them on the unique (bucket, period)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:space, :period)"),
+                        {"space": WRITE_LOCK_SPACE, "period": period_start.year * 100 + period_start.month})
+
+
 def write_lines(session: Session, period_start: datetime, lines: list[dict[str, Any]]) -> list[int]:
     """In the caller's transaction: replace the period's unfinalized lines by `lines`, auditing each change."""
+    wait_for_other_writers(session, period_start)
     table = BillingReading.__table__
     unfinalized = and_(table.c.period_start == period_start, table.c.finalized.is_(False))
     old = session.execute(select(*[table.c[name] for name in ("id", *AUDITED_FIELDS)]).where(unfinalized)).all()

@@ -306,3 +306,49 @@ def test_without_the_database_pages_and_the_api_answer_503_not_500(app, settings
     api = broken.test_client().get("/api/v1/clients", headers=bearer(key))
     assert api.status_code == 503 and "retry shortly" in api.get_json()["error"]
     assert broken.test_client().get("/healthz").status_code == 503
+
+
+def bill_at_once(app, *finalize_flags: bool) -> list[str]:
+    """Run bill_period(PERIOD) in threads that all start writing at the same moment; return their errors."""
+    barrier = threading.Barrier(len(finalize_flags), timeout=30)
+    errors: list[str] = []
+
+    def run(finalize: bool) -> None:
+        def progress(percent: int, message: str = "") -> None:
+            if percent == 90:  # computed; about to write
+                barrier.wait()
+
+        with app.app_context():
+            try:
+                bill_period(db.session, PERIOD, finalize=finalize, progress=progress)
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=run, args=(flag,)) for flag in finalize_flags]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return errors
+
+
+def test_two_billing_runs_of_a_period_writing_at_the_same_moment_both_succeed_with_the_exact_bill(app):
+    """A stale run's worker may still be alive when the rerun starts: their writes wait for each other."""
+    with app.app_context():
+        many_buckets(200)
+    assert bill_at_once(app, False, False) == []
+    with app.app_context():
+        assert load.bill_lines(db.session, PERIOD) == load.reference_bill(db.session, PERIOD)
+
+
+def test_a_run_racing_a_finalizing_run_never_changes_the_finalized_lines(app):
+    with app.app_context():
+        many_buckets(200)
+    errors = bill_at_once(app, True, False)
+    assert errors in ([], ["IntegrityError"])  # the plain run loses cleanly when the finalized lines came first
+    with app.app_context():
+        lines = load.bill_lines(db.session, PERIOD)
+        reference = {b: (*line[:-1], True) for b, line in load.reference_bill(db.session, PERIOD).items()}
+        assert lines == reference
+        bill_period(db.session, PERIOD)
+        assert load.bill_lines(db.session, PERIOD) == reference
