@@ -20,13 +20,14 @@ def checked_period(text: str) -> str:
         raise click.BadParameter(str(exc), param_hint="--period") from None
 
 
-def run_foreground(kind: str, parameters: dict, period: str, work: Callable[[JobRun, Progress], str]) -> str:
-    """Record a run (refused when one of the same period is active) and execute `work` with a progress bar."""
+def run_foreground(kind: str, parameters: dict, period: str | None, work: Callable[[JobRun, Progress], str]) -> str:
+    """Record a run (refused when one of the same kind and period is active) and execute `work` with a progress bar."""
     try:
         run = create_run(kind, parameters, "command line", period)
     except JobRefused as exc:
         raise click.ClickException(str(exc)) from None
-    with click.progressbar(length=100, label=f"{kind} {period} (job #{run.id})") as bar:
+    label = f"{kind} {period}" if period else kind
+    with click.progressbar(length=100, label=f"{label} (job #{run.id})") as bar:
         def with_bar(job_run: JobRun, progress: Progress) -> str:
             def both(percent: int, message: str = "") -> None:
                 progress(percent, message)

@@ -1,19 +1,15 @@
 """RQ entry point of an auto-provisioning run: buckets from unit-type templates, with progress on the JobRun."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from audit import set_actor
 from extensions import db
 from jobs.context import in_app_context
 from jobs.runs import Progress, execute_run
-from models import JobRun, User
+from models import JobRun
 
 
 def provisioning_work(run: JobRun, progress: Progress) -> str:
     from billing.provisioning import run_provisioning
 
-    set_actor(user_id=db.session.scalar(select(User.id).where(User.email == run.requested_by)))
     return run_provisioning(db.session, progress=progress).message()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models import JOB_ACTIVE, JobRun, utcnow
+from models import JOB_ACTIVE, JobRun, User, utcnow
 
 Progress = Callable[[int, str], None]
 FOREGROUND_STALE_AFTER = timedelta(hours=6)
@@ -104,11 +104,26 @@ def finish(run_id: int, status: str, message: str, result_path: str | None = Non
     _write(run_id, **values)
 
 
+API_KEY_REQUESTER = "api-key:"
+
+
+def act_for(run: JobRun) -> None:
+    """Name who asked for the run (a user by email, or `api-key:<id>`) as the actor of its audit rows."""
+    from audit import set_actor
+
+    requester = run.requested_by or ""
+    if requester.startswith(API_KEY_REQUESTER) and requester[len(API_KEY_REQUESTER):].isdigit():
+        set_actor(api_key_id=int(requester[len(API_KEY_REQUESTER):]))
+        return
+    set_actor(user_id=db.session.scalar(select(User.id).where(User.email == requester)))
+
+
 def execute_run(run_id: int, work: Callable[[JobRun, Progress], str]) -> str:
-    """Run `work(run, progress)`; record done with its message, or failed with the error (then re-raise)."""
+    """Run `work(run, progress)` as its requester; record done with its message, or failed with the error."""
     run = db.session.get(JobRun, run_id)
     if run is None:
         raise LookupError(f"no job run {run_id}")
+    act_for(run)
     _write(run_id, status="running", started_at=utcnow(), message="Running")
     db.session.expire(run)
 

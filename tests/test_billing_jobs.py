@@ -179,3 +179,20 @@ def test_export_entries_carry_the_export_time(app, tmp_path):
         after = utcnow()
     stamps = {info.date_time[:3] for info in zipfile.ZipFile(tmp_path / "oct.zip").infolist()}
     assert stamps and stamps <= {(before.year, before.month, before.day), (after.year, after.month, after.day)}
+
+
+def test_a_run_started_by_an_api_key_names_the_key_in_the_audit_log(app, worker, client):
+    from tests.api_helpers import bearer, make_key
+
+    two_unit_types(app)
+    raw = make_key(app, "admin")
+    response = client.post("/api/v1/billing/run", json={"period": "2026-10"}, headers=bearer(raw))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    worker()
+    with app.app_context():
+        from models import ApiKey
+
+        key_id = db.session.scalar(select(ApiKey.id))
+        audited = db.session.execute(select(AuditLog.action, AuditLog.api_key_id, AuditLog.user_id).where(
+            AuditLog.table == "billing_readings")).all()
+    assert audited == [("create", key_id, None), ("create", key_id, None)]
