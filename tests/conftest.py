@@ -36,7 +36,7 @@ def database_url(tmp_path_factory) -> str:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'meterdesk.db'}"
         return
     schema = f"t_{re.sub(r'[^a-z0-9]', '', worker_id().lower())}_{os.getpid()}"
-    engine = sa.create_engine(SERVER_DB)
+    engine = sa.create_engine(SERVER_DB, pool_pre_ping=True)  # survives a server restart (the restart test)
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))

@@ -274,6 +274,8 @@ def test_database_restart_under_load_gives_clean_503s_and_loses_nothing(app, tmp
     finally:
         load.stop(server)
     codes = Counter(status for _, status, _, _ in statuses)
+    print(f"database restart under load: {len(statuses)} requests, statuses {dict(codes)}, "
+          f"{len(batches)} batches all accepted")
     assert set(codes) <= {200, 503}, [s for s in statuses if s[1] not in (200, 503)][:3]
     assert codes[503] >= 1, codes  # the restart was felt
     assert all(ctype.startswith("application/json") and "retry shortly" in body
