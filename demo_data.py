@@ -103,7 +103,7 @@ def load_demo_data(clients: int = 40, assets: int = 1500, months: int = 13, seed
 def _bill_past_periods(start: datetime, now: datetime) -> list[str]:
     """Bill and finalize every period that has ended since `start`, so the reports have history."""
     from billing.periods import next_period, period_label
-    from billing.run import bill_period
+    from jobs.billing import billing_work
 
     periods = []
     period = start
@@ -112,15 +112,28 @@ def _bill_past_periods(start: datetime, now: datetime) -> list[str]:
         period = next_period(period)
     with click.progressbar(periods, label="billing", item_show_func=lambda p: p and period_label(p)) as bar:
         for period in bar:
-            bill_period(db.session, period, finalize=True)
+            label = period_label(period)
+            _run_recorded("billing", {"period": label, "finalize": True}, label, billing_work)
     return [period_label(p) for p in periods]
 
 
 def _project_this_period(now: datetime) -> int:
     """Project the current period, so the dashboard's "This Period" figures have data."""
-    from billing.projections import run_projections
+    from billing.periods import period_label
+    from jobs.projections import projection_work
+    from models import Projection
 
-    return run_projections(db.session, now).buckets
+    label = period_label(current_period_start(now))
+    _run_recorded("projection", {"period": label}, label, projection_work)
+    return db.session.scalar(select(func.count(Projection.id))) or 0
+
+
+def _run_recorded(kind: str, parameters: dict, period: str, work) -> None:
+    """Run a job's code in the foreground with its JobRun, so history and health show what demo-data did."""
+    from jobs.runs import create_run, execute_run
+
+    run = create_run(kind, parameters, "demo-data", period)
+    execute_run(run.id, work)
 
 
 def _value(rng: random.Random, mean: float) -> Decimal:

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from demo_data import load_demo_data
 from extensions import db
-from models import Asset, BillingReading, Projection
+from models import Asset, BillingReading, JobRun, Projection
 from reports import revenue
 from reports.assets import tile_counts
 
@@ -21,4 +21,6 @@ def test_demo_data_has_every_kind_of_client_and_asset(app):
         assert db.session.scalar(select(func.count(func.distinct(BillingReading.period_start)))) == 2
         assert db.session.scalar(select(func.count(Projection.id))) > 0
         assert revenue.mom_revenue(db.session).change_pct is not None
+        runs = db.session.execute(select(JobRun.kind, JobRun.status, JobRun.requested_by)).all()
+        assert sorted(runs) == [("billing", "done", "demo-data")] * 2 + [("projection", "done", "demo-data")]
         assert load_demo_data(clients=12, assets=240, months=3, seed=3).startswith("demo data already loaded")
