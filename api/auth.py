@@ -48,8 +48,10 @@ def init_limiter(app: Flask) -> None:
     except ValueError:
         raise ValueError(f"API_RATE_LIMIT must read like '1200 per minute', got {app.config['API_RATE_LIMIT']!r}") \
             from None
+    # short timeouts: a hung or unreachable Redis costs a request at most ~1 s, then the limit fails open
     limiter = Limiter(key_func=get_remote_address, storage_uri=limiter_storage_uri(app), default_limits=[],
-                      strategy="fixed-window", headers_enabled=False)
+                      strategy="fixed-window", headers_enabled=False,
+                      storage_options={"socket_connect_timeout": 1, "socket_timeout": 1})
     limiter.init_app(app)
     app.extensions[LIMITER] = limiter
 

@@ -354,3 +354,25 @@ def test_a_run_racing_a_finalizing_run_never_changes_the_finalized_lines(app):
         assert lines == reference
         bill_period(db.session, PERIOD)
         assert load.bill_lines(db.session, PERIOD) == reference
+
+
+def test_a_redis_that_accepts_but_never_answers_does_not_hold_up_ingest(settings, app):
+    """A hung Redis (the connection opens, no reply ever comes): the rate limiter gives up within its timeout and
+    lets the batch through instead of holding the request (and the gunicorn worker) indefinitely."""
+    from app import create_app
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # the kernel completes connections; nobody ever reads or answers
+        stuck = create_app({**settings, "REDIS_URL": f"redis://127.0.0.1:{hung.getsockname()[1]}/0"})
+        make_unit_type(stuck)
+        key = make_key(stuck, "ingest")
+        answers: list = []
+        worker = threading.Thread(target=lambda: answers.append(stuck.test_client().post(
+            "/api/v1/readings", json=[reading("vm-1")], headers=bearer(key))), daemon=True)
+        started = time.monotonic()
+        worker.start()
+        worker.join(15)
+        assert answers, "the request was still waiting on Redis after 15 s"
+        assert answers[0].status_code == 200 and answers[0].get_json()["accepted"] == 1
+        assert time.monotonic() - started < 3
