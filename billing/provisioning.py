@@ -62,11 +62,13 @@ def template_bucket_name(unit_type_name: str, source_type: str) -> str:
 
 def _candidates(session: Session, unit_type: UnitType) -> list[tuple[int, str, str, int, str]]:
     """(asset id, external id, source type, client id, client name) of eligible, unbound, matching assets."""
+    # `unit_type_id + 0` keeps the planner off ix_buckets_unit_type (every bucket of the unit type, for each asset):
+    # the asset's client's few buckets are found by uq_buckets_client_name instead (SQLite: ~100 ms -> ~10 ms at 10x).
     already_bound = exists().where(
         bucket_assets.c.asset_id == Asset.id,
         bucket_assets.c.bucket_id == Bucket.id,
         Bucket.client_id == Asset.client_id,
-        Bucket.unit_type_id == unit_type.id,
+        Bucket.unit_type_id + 0 == unit_type.id,
     )
     rows = session.execute(
         select(Asset.id, Asset.external_id, Asset.source_type, Asset.client_id, Client.name)

@@ -155,21 +155,30 @@ def late_readings(session: Session, line_ids: list[int]) -> dict[int, int]:
 
 
 def _late_readings(session: Session, line_ids: list[int]) -> dict[int, int]:
+    """One row per (line, bound eligible asset) with that asset's late readings counted by a correlated subquery:
+    each count is an index seek on readings (asset_id, unit_type_id, ts) bounded by the asset and the period, so
+    the cost follows the page's assets, never the period's readings of the whole unit type (which a planner
+    joining readings by (unit_type_id, ts) first would scan)."""
     line = BillingReading.__table__
+    late = (
+        select(func.count())
+        .where(Reading.asset_id == bucket_assets.c.asset_id, Reading.unit_type_id == Bucket.unit_type_id,
+               Reading.ts >= line.c.period_start, Reading.ts < line.c.period_end,
+               Reading.received_at > line.c.finalized_at)
+        .correlate(line, Bucket, bucket_assets)
+        .scalar_subquery()
+    )
     query = (
-        select(line.c.id, func.count(Reading.id))
+        select(line.c.id, func.sum(late))
         .select_from(line)
         .join(Bucket, Bucket.id == line.c.bucket_id)
         .join(bucket_assets, bucket_assets.c.bucket_id == Bucket.id)
         .join(Asset, and_(Asset.id == bucket_assets.c.asset_id, Asset.enabled.is_(True),
                           Asset.disregarded_at.is_(None)))
-        .join(Reading, and_(Reading.asset_id == Asset.id, Reading.unit_type_id == Bucket.unit_type_id,
-                            Reading.ts >= line.c.period_start, Reading.ts < line.c.period_end,
-                            Reading.received_at > line.c.finalized_at))
         .where(line.c.id.in_(list(line_ids)), line.c.finalized.is_(True))
         .group_by(line.c.id)
     )
-    return {line_id: count for line_id, count in session.execute(query)}
+    return {line_id: int(count) for line_id, count in session.execute(query) if count}
 
 
 def bill_period(session: Session, period_start: datetime, finalize: bool = False,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from billing.run import bill_period, late_readings
 from extensions import db
 from models import AuditLog, BillingReading, utcnow
-from tests.billing_helpers import NOV, asset, bucket, readings
+from tests.billing_helpers import NOV, asset, bucket, readings, unit_type
 
 D = Decimal
 OCT_TS = "2026-10-{:02d}T12:00:00+00:00"
@@ -122,6 +122,43 @@ def test_finalized_lines_never_change_and_late_readings_are_counted(app):
         assert (again.lines, again.kept_finalized, again.late_readings) == (0, 1, 1)
         assert late_readings(db.session, [line.id]) == {line.id: 1}
         assert "1 late reading(s) not billed" in again.message
+
+
+def test_late_readings_count_only_the_lines_bound_eligible_assets_of_their_unit_type_and_period(app):
+    with app.app_context():
+        cpu = unit_type("cpu")
+        a, b, off, gone, stray = (asset("vm-a"), asset("vm-b"), asset("vm-off", enabled=False),
+                                  asset("vm-gone", disregarded_at=utcnow()), asset("vm-stray"))
+        storage = bucket("storage", "sum", [a, b, off, gone])
+        compute = bucket("compute", "sum", [a], unit=cpu)
+        idle = bucket("idle", "sum", [b], unit=cpu)
+        before = utcnow() - timedelta(days=20)
+        for each in (a, b, off, gone, stray):
+            readings(each, [(OCT_TS.format(1), "1")], received_at=before)
+        db.session.commit()
+        bill_period(db.session, OCT, finalize=True)
+        storage_line, compute_line, idle_line = (
+            db.session.scalar(select(BillingReading).where(BillingReading.bucket_id == line_bucket.id))
+            for line_bucket in (storage, compute, idle))
+        after = storage_line.finalized_at + timedelta(seconds=1)
+        # late for storage: vm-a 2 + vm-b 1 = 3; vm-off, vm-gone (not eligible) and vm-stray (unbound) do not count,
+        # nor vm-a's November reading (outside the period) nor its reading received before finalizing
+        readings(a, [(OCT_TS.format(5), "1"), (OCT_TS.format(6), "1"), ("2026-11-01T00:00:00+00:00", "1")],
+                 received_at=after)
+        readings(a, [(OCT_TS.format(7), "1")], received_at=before)
+        readings(b, [("2026-10-31T23:59:59+00:00", "1")], received_at=after)
+        for each in (off, gone, stray):
+            readings(each, [(OCT_TS.format(5), "1")], received_at=after)
+        # late for compute: vm-a's one cpu reading; the cpu reading does not count for storage
+        readings(a, [(OCT_TS.format(8), "1")], unit=cpu, received_at=after)
+        db.session.commit()
+        # vm-b reports no cpu: the idle line has no late readings and is left out
+        assert late_readings(db.session, [storage_line.id, compute_line.id, idle_line.id]) == {
+            storage_line.id: 3, compute_line.id: 1}
+        # an unfinalized line is left out too
+        compute_line.finalized = False
+        db.session.commit()
+        assert late_readings(db.session, [compute_line.id]) == {}
 
 
 def test_a_bucket_added_after_finalizing_is_billed_alongside(app):
