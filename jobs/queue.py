@@ -17,7 +17,9 @@ def get_redis(app=None) -> Redis:
     app = app or current_app
     conn = app.extensions.get("meterdesk_redis")
     if conn is None:
-        conn = Redis.from_url(redis_url(app), socket_connect_timeout=2, socket_timeout=10)
+        # the web process only makes quick calls (enqueue, job status, login throttling, health): a hung Redis
+        # must cost a request seconds, not a gunicorn worker timeout
+        conn = Redis.from_url(redis_url(app), socket_connect_timeout=2, socket_timeout=2)
         app.extensions["meterdesk_redis"] = conn
     return conn
 

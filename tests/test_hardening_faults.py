@@ -356,9 +356,9 @@ def test_a_run_racing_a_finalizing_run_never_changes_the_finalized_lines(app):
         assert load.bill_lines(db.session, PERIOD) == reference
 
 
-def test_a_redis_that_accepts_but_never_answers_does_not_hold_up_ingest(settings, app):
-    """A hung Redis (the connection opens, no reply ever comes): the rate limiter gives up within its timeout and
-    lets the batch through instead of holding the request (and the gunicorn worker) indefinitely."""
+def test_a_redis_that_accepts_but_never_answers_does_not_hold_up_ingest_login_or_pages(settings, app):
+    """A hung Redis (the connection opens, no reply ever comes): the rate limiter gives up within ~1 s and lets the
+    batch through; login throttling, the dashboard and /healthz give up within 2 s per call."""
     from app import create_app
 
     with socket.socket() as hung:
@@ -376,3 +376,11 @@ def test_a_redis_that_accepts_but_never_answers_does_not_hold_up_ingest(settings
         assert answers, "the request was still waiting on Redis after 15 s"
         assert answers[0].status_code == 200 and answers[0].get_json()["accepted"] == 1
         assert time.monotonic() - started < 3
+        make_user(stuck, "admin")
+        browser = stuck.test_client()
+        for step, call, status in (("login", lambda: AuthActions(browser).login("admin@example.com"), 302),
+                                   ("dashboard", lambda: browser.get("/admin/"), 200),
+                                   ("health", lambda: browser.get("/healthz"), 503)):
+            started = time.monotonic()
+            assert call().status_code == status, step
+            assert time.monotonic() - started < 6, step  # two Redis calls of at most 2 s each, not 2 x 10 s
