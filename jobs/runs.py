@@ -160,7 +160,6 @@ def enqueue_run(run: JobRun, func: Callable[..., Any], timeout: int = 3600) -> J
     return run
 
 
-def latest_runs(kind: str, limit: int = 5) -> list[JobRun]:
-    return list(db.session.scalars(
-        select(JobRun).where(JobRun.kind == kind).order_by(JobRun.id.desc()).limit(limit)
-    ))
+def latest_run(kind: str) -> JobRun | None:
+    """The newest run of a kind, for the progress bar of the page that starts it."""
+    return db.session.scalar(select(JobRun).where(JobRun.kind == kind).order_by(JobRun.id.desc()).limit(1))

@@ -110,6 +110,16 @@ def app(settings):
 
 
 @pytest.fixture
+def worker_app(app):
+    """`app`, also used by RQ jobs that a SimpleWorker runs in this process."""
+    from jobs.context import use_app
+
+    use_app(app)
+    yield app
+    use_app(None)
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -49,6 +49,7 @@ def test_a_line_per_bucket_with_snapshot_costs_and_breakdown(app):
         ]
         assert first.details["status"] == "over"
         # U = 100 + 20 = 120, C = 150: base 15.00, buffer 30 units = 3.00 $, final 15.00
+        assert second.bucket_id == under.id
         assert figures(second) == (D("120"), D("15.00"), D("0"), D("0.00"), D("30"), D("3.00"), D("15.00"))
         assert second.details["status"] == "under"
         assert (first.period_start, first.period_end) == (OCT, NOV)

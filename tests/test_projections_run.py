@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from billing.periods import current_period_start, next_period, period_label
 from billing.projections import project_usage, run_projections
 from extensions import db
-from jobs.context import use_app
 from jobs.queue import get_queue, get_redis
 from jobs.registry import start_job
 from jobs.runs import create_run
@@ -108,11 +107,6 @@ def test_other_periods_projections_are_left_alone(app):
     assert october.current_usage == Decimal(500)   # the one October reading
 
 
-@pytest.fixture
-def worker_app(app):
-    use_app(app)
-    yield app
-    use_app(None)
 
 
 def work_queue(app) -> None:

@@ -3,13 +3,11 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from billing.provisioning import preview_provisioning, run_provisioning
 from extensions import db
-from jobs.context import use_app
 from jobs.queue import get_queue, get_redis
 from models import Asset, AuditLog, Bucket, Client, JobRun, UnitType, User, bucket_assets
 from readings import NewReading, store_readings
@@ -177,11 +175,6 @@ def test_a_taken_name_gets_a_number(app):
     assert "mailboxes (exchange) 2" in names
 
 
-@pytest.fixture
-def worker_app(app):
-    use_app(app)
-    yield app
-    use_app(None)
 
 
 def test_unit_types_page_previews_and_run_now_provisions_through_rq(worker_app, staff_client):

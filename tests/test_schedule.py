@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from billing.periods import current_period_start, period_label, previous_period
 from extensions import db
-from jobs.context import use_app
 from jobs.queue import get_queue, get_redis
 from jobs.runs import create_run
 from jobs.scheduled import scheduled_projections, scheduled_provisioning
@@ -48,11 +47,6 @@ def test_projections_hourly_provisioning_nightly_billing_on_the_first(scheduler)
     assert next_runs(jobs["scheduled_billing"], 2) == [datetime(2026, 12, 1, 3, 0), datetime(2027, 1, 1, 3, 0)]
 
 
-@pytest.fixture
-def worker_app(app):
-    use_app(app)
-    yield app
-    use_app(None)
 
 
 def test_cron_enqueued_projection_runs_in_a_worker_as_rq_cron(worker_app, scheduler):

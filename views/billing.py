@@ -18,7 +18,7 @@ from billing.run import check_billable, late_readings
 from extensions import db
 from formatting import money, quantity, utc, utc_date
 from jobs.registry import start_job
-from jobs.runs import JobRefused, latest_runs
+from jobs.runs import JobRefused, latest_run
 from models import BillingReading, Client, JobRun
 from views.base import SecureModelView, fmt_money, fmt_quantity, link
 
@@ -167,8 +167,7 @@ class BillingReadingView(SecureModelView):
                  "total_cost": total} for cid, name, count, total in rows]
 
     def latest_run(self, kind: str) -> JobRun | None:
-        runs = latest_runs(kind, 1)
-        return runs[0] if runs else None
+        return latest_run(kind)
 
     def can_finalize(self) -> bool:
         return is_admin(current_user)

@@ -11,7 +11,7 @@ from billing.periods import current_period_start, period_label
 from extensions import db
 from formatting import percent
 from jobs.registry import start_job
-from jobs.runs import JobRefused, latest_runs
+from jobs.runs import JobRefused, latest_run
 from models import Bucket, JobRun, Projection
 from views.base import SecureModelView, fmt_money, fmt_quantity, fmt_time, link
 
@@ -79,8 +79,7 @@ class ProjectionView(SecureModelView):
         return "over-commit" if row.projected_usage > row.bucket.commit else ""
 
     def latest_run(self) -> JobRun | None:
-        runs = latest_runs("projection", 1)
-        return runs[0] if runs else None
+        return latest_run("projection")
 
     @expose("/run", methods=["POST"])
     def run(self):

@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from billing.provisioning import PlannedBinding, preview_provisioning
 from extensions import db
 from jobs.registry import start_job
-from jobs.runs import JobRefused, latest_runs
+from jobs.runs import JobRefused, latest_run
 from models import AGGREGATIONS, JobRun, UnitType
 from validation import check_glob, form_check, non_negative
 from views.base import SecureModelView, fmt_money
@@ -56,8 +56,7 @@ class UnitTypeView(SecureModelView):
         return preview_provisioning(db.session)
 
     def latest_run(self) -> JobRun | None:
-        runs = latest_runs("provisioning", 1)
-        return runs[0] if runs else None
+        return latest_run("provisioning")
 
     @expose("/provision", methods=["POST"])
     def provision(self):
