@@ -94,8 +94,8 @@ def _check_rate_limit(key: KeyInfo) -> None:
         if allowed:
             return
         reset_time, _ = strategy.get_window_stats(item, "api-key", str(key.id))
-    except Exception:
-        app.logger.warning("rate limit storage unavailable; request allowed", exc_info=True)
+    except Exception as exc:
+        app.logger.warning("rate limit storage unavailable (%s); request allowed", type(exc).__name__)
         return
     retry_after = max(1, math.ceil(reset_time - time.time()))
     raise ApiError(429, f"rate limit of {setting} exceeded for this key; retry in {retry_after} s",
