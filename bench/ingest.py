@@ -1,7 +1,7 @@
 """Ingest benchmark: readings/s through POST /api/v1/readings (gunicorn on 127.0.0.1) against the driver's own
 bulk insert of the same rows (the floor) and a naive ORM loop (one object and one commit per reading).
 
-    python bench/ingest.py [--readings 200000] [--assets 2000] [--batch 1000] [--workers 3]
+    python bench/ingest.py [--readings 200000] [--assets 2000] [--batch 1000] [--workers <cores>]
 
 SQLite in a fresh temp directory by default; PostgreSQL (a fresh schema, dropped afterwards) with DATABASE_URL.
 Never touches instance/. Batches are what a fleet of collectors sends: each holds 10 consecutive readings of
@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--assets", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=1_000)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: one per core)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent posting connections")
     parser.add_argument("--naive-sample", type=int, default=2_000)
     args = parser.parse_args()
