@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, redirect, request, url_for
-from flask_admin import BaseView
+from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_login import current_user
@@ -53,6 +53,17 @@ class AccessMixin:
 
 class SecureView(AccessMixin, BaseView):
     """Base of custom (non-grid) admin pages."""
+
+
+class HiddenView(SecureView):
+    """Pages reached by links only (a client, an asset, a job's status): no menu entry, no index."""
+
+    def is_visible(self) -> bool:
+        return False
+
+    @expose("/")
+    def index(self):
+        abort(404)
 
 
 def fmt_money(attr: str):

@@ -10,7 +10,7 @@ from formatting import utc
 from jobs.registry import retry_job
 from jobs.runs import JobRefused
 from models import JobRun
-from views.base import SecureView
+from views.base import HiddenView
 
 
 def run_json(run: JobRun) -> dict:
@@ -22,14 +22,7 @@ def run_json(run: JobRun) -> dict:
     }
 
 
-class JobsView(SecureView):
-    def is_visible(self) -> bool:
-        return False
-
-    @expose("/")
-    def index(self):
-        abort(404)
-
+class JobsView(HiddenView):
     @expose("/<int:run_id>")
     def status(self, run_id: int):
         run = db.session.get(JobRun, run_id) or abort(404)

@@ -13,17 +13,10 @@ from reports.clients import billing_history, client_buckets
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
-from views.base import SecureView
+from views.base import HiddenView
 
 
-class ClientPage(SecureView):
-    def is_visible(self) -> bool:
-        return False
-
-    @expose("/")
-    def index(self):
-        abort(404)
-
+class ClientPage(HiddenView):
     @expose("/<int:client_id>")
     def client(self, client_id: int):
         client = db.session.get(Client, client_id) or abort(404)
@@ -44,14 +37,7 @@ def _ids(text: str) -> list[str]:
     return [part for part in (text or "").split(",") if part.strip().isdigit()]
 
 
-class AssetPage(SecureView):
-    def is_visible(self) -> bool:
-        return False
-
-    @expose("/")
-    def index(self):
-        abort(404)
-
+class AssetPage(HiddenView):
     @expose("/<int:asset_id>")
     def asset(self, asset_id: int):
         asset = db.session.get(Asset, asset_id) or abort(404)
