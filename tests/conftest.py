@@ -110,6 +110,19 @@ def app(settings):
 
 
 @pytest.fixture
+def provider(app) -> dict[str, int]:
+    """tests/reportdata.py's hand-computed provider around the real current month; its record ids."""
+    from datetime import datetime, timezone
+
+    from tests.reportdata import load_provider
+
+    with app.app_context():
+        ids = load_provider(datetime.now(timezone.utc))
+        db.session.remove()
+    return ids
+
+
+@pytest.fixture
 def worker_app(app):
     """`app`, also used by RQ jobs that a SimpleWorker runs in this process."""
     from jobs.context import use_app

@@ -6,20 +6,9 @@ from datetime import datetime, timezone
 import pytest
 
 from billing.periods import current_period_start, period_label, previous_period
-from tests.reportdata import load_provider
 
 NOW = datetime.now(timezone.utc)
 LAST = period_label(previous_period(current_period_start(NOW)))
-
-
-@pytest.fixture
-def provider(app):
-    with app.app_context():
-        from extensions import db
-
-        ids = load_provider(NOW)
-        db.session.remove()
-        return ids
 
 
 def figures(html: str) -> dict[str, dict]:

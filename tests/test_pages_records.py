@@ -10,17 +10,8 @@ from extensions import db
 from models import Asset, AuditLog, Bucket, Client, UnitType
 from readings import NewReading, store_readings
 from tests.conftest import csrf_token
-from tests.reportdata import load_provider
 
 NOW = datetime.now(timezone.utc)
-
-
-@pytest.fixture
-def provider(app):
-    with app.app_context():
-        ids = load_provider(NOW)
-        db.session.remove()
-        return ids
 
 
 @pytest.fixture
