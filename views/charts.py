@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -76,13 +77,14 @@ def revenue_by_source_type(rows: Sequence[tuple[str, Decimal]]) -> go.Figure:
                    yaxis=dict(autorange="reversed"))
 
 
-def overage_buffer(periods: Sequence[datetime], overage: Sequence[Decimal], buffer: Sequence[Decimal]) -> go.Figure:
-    """Overage and Buffer $ side by side per period (Over/Under trend, a client's billing history)."""
-    labels = _labels(periods)
+def overage_buffer(points: Sequence[Any]) -> go.Figure:
+    """Overage and Buffer $ side by side per period (Over/Under trend, a client's billing history): points with
+    `period`, `overage` and `buffer`."""
+    labels = _labels([p.period for p in points])
     return _figure([
-        go.Bar(x=labels, y=_floats(overage), name="Overage", marker_color=OVERAGE_COLOR,
+        go.Bar(x=labels, y=_floats([p.overage for p in points]), name="Overage", marker_color=OVERAGE_COLOR,
                hovertemplate="Overage: $%{y:,.2f}<extra></extra>"),
-        go.Bar(x=labels, y=_floats(buffer), name="Buffer", marker_color=BUFFER_COLOR,
+        go.Bar(x=labels, y=_floats([p.buffer for p in points]), name="Buffer", marker_color=BUFFER_COLOR,
                hovertemplate="Buffer: $%{y:,.2f}<extra></extra>"),
     ], barmode="group")
 

@@ -54,12 +54,10 @@ class OverUnderView(SecureView):
         if period is None:
             return context | {"trend_figure": None, "candidates": [], "unit_types": [], "lenses": [], "clients": [],
                               "total_buffer": None, "has_lines": False}
-        points = over_under.trend(session, period)
         lenses = over_under.by_unit_type(session, period)
         every_client = over_under.client_lines(session, period)
         return context | {
-            "trend_figure": charts.figure_json(charts.overage_buffer(
-                [p.period for p in points], [p.overage for p in points], [p.buffer for p in points])),
+            "trend_figure": charts.figure_json(charts.overage_buffer(over_under.trend(session, period))),
             "candidates": over_under.right_size_candidates(
                 session, period, unit_type_id, lines=None if unit_type_id else every_client),
             "total_buffer": over_under.total_buffer(session, period, unit_type_id),

@@ -21,10 +21,7 @@ class ClientPage(HiddenView):
     def client(self, client_id: int):
         client = db.session.get(Client, client_id) or abort(404)
         history = billing_history(db.session, client_id)
-        figure = None
-        if history:
-            figure = charts.figure_json(charts.overage_buffer(
-                [p.period for p in history], [p.overage for p in history], [p.buffer for p in history]))
+        figure = charts.figure_json(charts.overage_buffer(history)) if history else None
         return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
                            history_figure=figure)
 
