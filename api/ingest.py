@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import event, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from audit import audit_bulk
 from models import Asset, UnitType, utcnow
 from readings import NewReading, PreparedReadings, prepare_readings, write_readings
 from suppressions import load_matcher
+from upsert import conflict_insert
 
 ITEMS = TypeAdapter(list[ReadingIn])
 FUTURE_SLACK = timedelta(minutes=5)
@@ -113,10 +113,6 @@ def validate_items(items: Sequence[Any]) -> tuple[list[tuple[int, ReadingIn]], l
     return list(zip(good, parsed)), [{"index": i, "error": e} for i, e in reasons.items()]
 
 
-def _insert(session: Session, table):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start:start + size]
@@ -143,7 +139,7 @@ def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_i
                "description": wanted[(ext, src)].get("description") or "", "client_id": client_id,
                "acknowledged": False, "enabled": True, "created_at": now} for ext, src in keys]
     assets = Asset.__table__
-    stmt = (_insert(session, assets).on_conflict_do_nothing(index_elements=["external_id", "source_type"])
+    stmt = (conflict_insert(session, assets).on_conflict_do_nothing(index_elements=["external_id", "source_type"])
             .returning(assets.c.id, assets.c.external_id, assets.c.source_type))
     created: dict[AssetKey, AssetRef] = {}
     for chunk in _chunks(values, LOOKUP_CHUNK):

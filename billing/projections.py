@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billing.periods import current_period_start, next_period
 from billing.pricing import pct_of_commit, rate_bucket_usage
 from billing.usage import bucket_usages
 from models import MICRO, Bucket, Projection, utcnow
+from upsert import conflict_insert
 
 FIRST_HOUR = timedelta(hours=1)
 CHUNK = 1000
@@ -80,9 +80,7 @@ def project_bucket(bucket: Bucket | object, usage: Decimal, period_start: dateti
 
 def _upsert(session: Session, rows: list[dict]) -> None:
     """Insert the projections, replacing the one stored for the same (bucket, period)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Projection)
+    stmt = conflict_insert(session, Projection)
     stmt = stmt.on_conflict_do_update(
         index_elements=[Projection.bucket_id, Projection.period_start],
         set_={name: stmt.excluded[name] for name in
