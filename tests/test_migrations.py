@@ -13,7 +13,7 @@ from tests.conftest import SERVER_DB, with_search_path
 def fresh_database_url(tmp_path) -> str:
     if not SERVER_DB:
         return f"sqlite:///{tmp_path / 'migrated.db'}"
-    schema = f"mig_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}"
+    schema = f"mig_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}_{os.getpid()}"
     engine = sa.create_engine(SERVER_DB)
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
