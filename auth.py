@@ -1,4 +1,4 @@
-"""Staff login: users, roles, the login page and password hashing."""
+"""Staff login: users, roles, sessions that a logout or an account change ends, and the login page."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -7,12 +7,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from extensions import db, login_manager
-from models import USER_ROLES, User
+from models import USER_ROLES, User, normal_email
 from security import clear_login_failures, login_throttled, record_login_failure
 
 bp = Blueprint("auth", __name__)
@@ -20,13 +20,9 @@ bp = Blueprint("auth", __name__)
 EDITOR_ROLES = ("admin", "staff")
 
 
-def hash_password(password: str) -> str:
-    return generate_password_hash(password)
-
-
 def create_user(email: str, password: str, role: str) -> User:
     """Create or update a user (idempotent by email); raises ValueError on bad input."""
-    email = email.strip().lower()
+    email = normal_email(email)
     if "@" not in email or len(email) > 255:
         raise ValueError(f"not an email address: {email!r}")
     if role not in USER_ROLES:
@@ -37,7 +33,7 @@ def create_user(email: str, password: str, role: str) -> User:
     if user is None:
         user = User(email=email)
         db.session.add(user)
-    user.password_hash = hash_password(password)
+    user.password = password
     user.role = role
     user.active = True
     db.session.commit()
@@ -53,9 +49,15 @@ def is_admin(user: object) -> bool:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+def load_user(session_id: str) -> User | None:
+    """The user of a session id `<id>:<session version>`; None (logged out) when the version has moved on."""
+    user_id, _, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 class LoginForm(FlaskForm):
@@ -92,5 +94,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """End this session and every other session of the user (a copied cookie included)."""
+    if current_user.is_authenticated:
+        current_user.end_sessions()
+        db.session.commit()
     logout_user()
     return redirect(url_for("auth.login"))
