@@ -1,19 +1,21 @@
 """Staff login: users, roles, sessions that a logout or an account change ends, and the login page."""
 from __future__ import annotations
 
+import secrets
+from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from extensions import db, login_manager
 from models import USER_ROLES, User, normal_email
-from security import clear_login_failures, login_throttled, record_login_failure
+from security import clear_login_attempts, count_login_attempt
 
 bp = Blueprint("auth", __name__)
 
@@ -60,6 +62,18 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
+@cache
+def _dummy_hash() -> str:
+    """A hash made as real ones are, of a password nobody knows: checked when there is no user to check."""
+    return generate_password_hash(secrets.token_urlsafe(32))
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Whether `password` logs `user` in; an unknown or inactive user costs the same hash check as a real one."""
+    usable = user is not None and user.active
+    return check_password_hash(user.password_hash if usable else _dummy_hash(), password) and usable
+
+
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
@@ -77,17 +91,16 @@ def login():
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        wait = login_throttled(email)
+        email = normal_email(form.email.data)
+        wait = count_login_attempt(email)
         if wait:
             flash(f"Too many failed logins; try again in {max(1, wait // 60)} minutes.", "error")
             return render_template("auth/login.html", form=form), 429
         user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-        if user is not None and user.active and check_password_hash(user.password_hash, form.password.data):
-            clear_login_failures(email)
+        if password_matches(user, form.password.data):
+            clear_login_attempts(email)
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
-        record_login_failure(email)
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
 
