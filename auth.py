@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import secrets
 from functools import cache
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
@@ -15,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from extensions import db, login_manager
 from models import USER_ROLES, User, normal_email
+from redirects import safe_next
 from security import clear_login_attempts, count_login_attempt
 
 bp = Blueprint("auth", __name__)
@@ -79,16 +79,10 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("admin.index")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
         email = normal_email(form.email.data)
@@ -100,7 +94,7 @@ def login():
         if password_matches(user, form.password.data):
             clear_login_attempts(email)
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
 

@@ -1,4 +1,5 @@
-"""Response hardening (CSP with a per-request nonce, security headers) and login throttling."""
+"""Response hardening (CSP with a per-request nonce, security headers, redirects kept on the site) and login
+throttling."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +8,8 @@ import secrets
 
 from flask import Flask, abort, g, request
 from sqlalchemy.exc import DataError, OperationalError
+
+from redirects import keep_redirects_on_site
 
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
@@ -105,6 +108,7 @@ def database_unavailable(exc: Exception):
 
 def init_security(app: Flask) -> None:
     trust_proxies(app)
+    app.after_request(keep_redirects_on_site)
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_bytes)
     app.register_error_handler(DataError, value_refused)
