@@ -23,9 +23,11 @@ from sqlalchemy import (
     func,
     select,
     UniqueConstraint,
+    event,
     text,
 )
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.orm import NO_VALUE, Mapped, column_property, mapped_column, relationship, validates
+from werkzeug.security import generate_password_hash
 
 from extensions import db
 
@@ -293,6 +295,11 @@ class Suppression(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+def normal_email(email: str | None) -> str | None:
+    """Emails are kept stripped and lower-case, so that uniqueness and login ignore case."""
+    return email.strip().lower() if isinstance(email, str) else email
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -300,14 +307,47 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="viewer", server_default="viewer")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def is_active(self) -> bool:  # flask-login refuses inactive users at once
         return bool(self.active)
 
+    def get_id(self) -> str:
+        """The login session's user id: `<id>:<session version>`, so a bumped version ends every session."""
+        return f"{self.id}:{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        """End every login session of this user (all devices, copied cookies included)."""
+        self.session_version = (self.session_version or 0) + 1
+
+    @property
+    def password(self) -> None:
+        """Write-only: the plain password is never kept, only its hash."""
+        return None
+
+    @password.setter
+    def password(self, plain: str | None) -> None:
+        """Store the hash of a new password; an empty value keeps the current one."""
+        if plain:
+            self.password_hash = generate_password_hash(plain)
+
+    @validates("email")
+    def _normal_email(self, key: str, email: str) -> str:
+        return normal_email(email)
+
     def __str__(self) -> str:
         return self.email
+
+
+@event.listens_for(User.password_hash, "set", active_history=True)
+@event.listens_for(User.role, "set", active_history=True)
+@event.listens_for(User.active, "set", active_history=True)
+def _end_sessions_on_change(user: User, value: Any, old: Any, initiator: Any) -> None:
+    """A new password, role or activation state ends the user's sessions, whichever route made the change."""
+    if old is not NO_VALUE and value != old:
+        user.end_sessions()
 
 
 class AuditLog(db.Model):

@@ -1,4 +1,5 @@
-"""Response hardening (CSP with a per-request nonce, security headers) and login throttling."""
+"""Response hardening (CSP with a per-request nonce, security headers, redirects kept on the site) and login
+throttling."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +8,8 @@ import secrets
 
 from flask import Flask, abort, g, request
 from sqlalchemy.exc import DataError, OperationalError
+
+from redirects import keep_redirects_on_site
 
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
@@ -105,6 +108,7 @@ def database_unavailable(exc: Exception):
 
 def init_security(app: Flask) -> None:
     trust_proxies(app)
+    app.after_request(keep_redirects_on_site)
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_bytes)
     app.register_error_handler(DataError, value_refused)
@@ -120,37 +124,28 @@ def init_security(app: Flask) -> None:
 
 
 def _throttle_key(email: str) -> str:
-    return f"meterdesk:login-failures:{email.lower()}:{request.remote_addr or '-'}"
+    return f"meterdesk:login-attempts:{email.lower()}:{request.remote_addr or '-'}"
 
 
-def login_throttled(email: str) -> int:
-    """Seconds to wait before this email may try again from this address (0 = may try now)."""
+def count_login_attempt(email: str) -> int:
+    """Count this login attempt before any password is checked; the seconds to wait when it is over the limit
+    (0 = check the password). One MULTI/EXEC counts it, so parallel guesses each get their own number and at most
+    `LOGIN_FAILURES_ALLOWED` passwords are checked per window; a successful login clears the count."""
     try:
         from jobs.queue import get_redis
 
-        conn = get_redis()
-        key = _throttle_key(email)
-        failures = int(conn.get(key) or 0)
-        return max(1, int(conn.ttl(key))) if failures >= LOGIN_FAILURES_ALLOWED else 0
+        with get_redis().pipeline() as pipe:
+            key = _throttle_key(email)
+            pipe.set(key, 0, ex=LOGIN_WINDOW_SECONDS, nx=True)
+            pipe.incr(key)
+            pipe.ttl(key)
+            _, attempts, ttl = pipe.execute()
+        return max(1, int(ttl)) if int(attempts) > LOGIN_FAILURES_ALLOWED else 0
     except Exception:
         return 0
 
 
-def record_login_failure(email: str) -> None:
-    try:
-        from jobs.queue import get_redis
-
-        conn = get_redis()
-        key = _throttle_key(email)
-        with conn.pipeline() as pipe:
-            pipe.set(key, 0, ex=LOGIN_WINDOW_SECONDS, nx=True)
-            pipe.incr(key)
-            pipe.execute()
-    except Exception:
-        pass
-
-
-def clear_login_failures(email: str) -> None:
+def clear_login_attempts(email: str) -> None:
     try:
         from jobs.queue import get_redis
 

@@ -204,8 +204,11 @@ def test_no_password_or_key_reaches_the_logs_pages_or_audit_values(app, world, c
     raw = re.search(r"<code class='new-api-key'>([^<]+)</code>", created.get_data(as_text=True)).group(1)
     assert raw.startswith("mdk_")
     new_password = "s3cret-Pass-phrase"
-    admin.post("/admin/user/new/", data={"email": "new@example.com", "role": "viewer", "active": "y",
-                                         "password": new_password, "csrf_token": token})
+    user_created = admin.post("/admin/user/new/", data={"email": "new@example.com", "role": "viewer", "active": "y",
+                                                        "password": new_password, "csrf_token": token})
+    assert user_created.status_code == 302, user_created.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User.role).where(User.email == "new@example.com")) == "viewer"
     ingest = app.test_client().post("/api/v1/readings", json=[reading(unit="gb")], headers=bearer(raw))
     assert ingest.status_code == 200
     bad = app.test_client().post("/api/v1/readings", json=[], headers=bearer(raw[:-3] + "xyz"))

@@ -1,8 +1,10 @@
-"""API Keys grid (admins only): a new key is shown once; only its hash and prefix are kept."""
+"""API Keys grid (admins only): a new key is shown once, on the page that answers its creation; only its hash and
+prefix are kept."""
 from __future__ import annotations
 
-from flask import flash
-from markupsafe import Markup
+from flask import g, make_response
+from flask_admin import expose
+from sqlalchemy import inspect
 from wtforms.validators import DataRequired, Length
 
 from keys import new_key
@@ -33,5 +35,16 @@ class ApiKeyView(SecureModelView):
     def on_model_change(self, form, model: ApiKey, is_created: bool) -> None:
         if is_created:
             raw, model.prefix, model.key_hash = new_key()
-            flash(Markup("New API key (copy it now, it is not shown again): <code class='new-api-key'>{}</code>")
-                  .format(raw), "success")
+            g.new_api_key = (model, raw)
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        """A saved key is shown on this response, once and never again: not through a flash, whose session
+        cookie is signed but readable, nor anywhere it could be fetched later."""
+        response = super().create_view()
+        key, raw = g.pop("new_api_key", (None, None))
+        if key is None or not inspect(key).persistent:
+            return response
+        page = make_response(self.render("meterdesk/api_key_created.html", key=key, raw=raw))
+        page.headers["Cache-Control"] = "no-store"
+        return page

@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length
 from auth import can_edit
 from extensions import db
 from models import Asset, utcnow
+from redirects import safe_next
 from views.base import SecureModelView, fmt_time, link
 
 
@@ -79,7 +80,7 @@ class AssetView(SecureModelView):
     @action("assign", "Assign to client")
     def action_assign(self, ids: list[str]):
         """Lead to the client chooser (the grid's action form cannot hold a client select)."""
-        back = request.form.get("url") or url_for(".index_view")
+        back = safe_next(request.form.get("url"), url_for(".index_view"))
         return redirect(url_for("asset_page.assign_many", ids=",".join(ids), next=back))
 
     def is_action_allowed(self, name: str) -> bool:

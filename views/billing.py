@@ -20,6 +20,7 @@ from formatting import money, quantity, utc, utc_date
 from jobs.registry import start_job
 from jobs.runs import JobRefused, latest_run
 from models import BillingReading, Client, JobRun
+from redirects import safe_next
 from views.base import SecureModelView, fmt_money, fmt_quantity, link
 
 DETAIL_ASSETS_SHOWN = 50
@@ -229,4 +230,4 @@ class BillingReadingView(SecureModelView):
                 flash(f"No data loaded for {period}: run billing for it first.", "error")
             else:
                 self._start("export", {"period": period}, period, f"Export of {period} started")
-        return redirect(request.referrer or url_for(".index_view"))
+        return redirect(safe_next(request.referrer, url_for(".index_view")))

@@ -10,6 +10,7 @@ from formatting import utc
 from jobs.registry import retry_job
 from jobs.runs import JobRefused
 from models import JobRun
+from redirects import safe_next
 from views.base import HiddenView
 
 
@@ -35,7 +36,7 @@ class JobsView(HiddenView):
             flash(f"Job #{run.id} queued again.", "success")
         except (JobRefused, ValueError, LookupError) as exc:
             flash(str(exc), "error")
-        return redirect(request.referrer or url_for("admin.index"))
+        return redirect(safe_next(request.referrer))
 
     @expose("/<int:run_id>/download")
     def download(self, run_id: int):

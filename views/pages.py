@@ -10,6 +10,7 @@ from auth import can_edit
 from extensions import db
 from models import Asset, Client, utcnow
 from reports.clients import billing_history, client_buckets
+from redirects import safe_next
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
@@ -81,9 +82,7 @@ class AssetPage(HiddenView):
         if not can_edit(current_user):
             abort(403)
         ids = _ids(request.values.get("ids", ""))
-        back = request.values.get("next") or url_for("asset_unassigned.index_view")
-        if not back.startswith("/"):
-            back = url_for("asset_unassigned.index_view")
+        back = safe_next(request.values.get("next"), url_for("asset_unassigned.index_view"))
         if not ids:
             flash("No assets selected.", "error")
             return redirect(back)
