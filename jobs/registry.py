@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.export import lines_to_export
+from billing.periods import parse_period
+from billing.run import check_billable
 from extensions import db
 from jobs.rights import Requester, check_may_start
 from jobs.runs import JobRefused, create_run, enqueue_run
@@ -22,10 +25,6 @@ class JobRejected(JobRefused):
 
 def check_parameters(kind: str, parameters: dict[str, Any]) -> None:
     """Raise JobRejected for a run that would only fail later: the same checks the job makes, made up front."""
-    from billing.export import lines_to_export
-    from billing.periods import parse_period
-    from billing.run import check_billable
-
     if kind not in ("billing", "export"):
         return
     try:
