@@ -130,9 +130,11 @@ def _project_this_period(now: datetime) -> int:
 
 def _run_recorded(kind: str, parameters: dict, period: str, work) -> None:
     """Run a job's code in the foreground with its JobRun, so history and health show what demo-data did."""
-    from jobs.runs import create_run, execute_run
+    from jobs.registry import record_run
+    from jobs.rights import Requester
+    from jobs.runs import execute_run
 
-    run = create_run(kind, parameters, "demo-data", period)
+    run = record_run(kind, parameters, Requester.operator("demo-data"), period)
     execute_run(run.id, work)
 
 

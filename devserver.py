@@ -1,4 +1,8 @@
-"""`make run`: the web app, one RQ worker and `rq cron`, sharing one database and one Redis; Ctrl-C stops all."""
+"""`make run`: the web app, one RQ worker and `rq cron`, sharing one database and one Redis; Ctrl-C stops all.
+
+The worker and rq cron are supervised (supervisor.py): one that exits starts again, and so does our embedded Redis,
+so the web app keeps serving while Redis is away and jobs run again once it is back.
+"""
 from __future__ import annotations
 
 import os
@@ -6,11 +10,12 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from app import create_app
+from embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from jobs.queue import redis_url
+from supervisor import Child, Supervisor
 
 HOST, PORT = "127.0.0.1", 5000
 ADMIN_EMAIL = "admin@meterdesk.local"
@@ -42,43 +47,46 @@ def database_is_empty(app) -> bool:
         return not db.session.scalar(select(func.count(Client.id)))
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     app = create_app()
+    port = int(os.environ.get("PORT") or PORT)
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     subprocess.run([*flask, "db", "upgrade"], check=True)
     login = ensure_admin(app)
     if database_is_empty(app) and not os.environ.get("METERDESK_NO_DEMO"):
         subprocess.run([*flask, "demo-data"], check=True)
     url = redis_url(app)
+    ours = not app.config.get("REDIS_URL")
     env = dict(os.environ, REDIS_URL=url)
     bindir = Path(sys.executable).parent
-    children = [
-        subprocess.Popen([str(bindir / "rq"), "worker", "--url", url, "--with-scheduler", app.config["RQ_QUEUE"]], env=env),
-        subprocess.Popen([str(bindir / "rq"), "cron", "--url", url, "jobs/schedule.py"], env=env),
-        subprocess.Popen([*flask, "run", "--host", HOST, "--port", str(PORT)], env=env),
-    ]
-    print(f"\n  Meterdesk on http://{HOST}:{PORT}  —  log in as {login}\n  Ctrl-C stops the web app, the worker and rq cron.\n",
-          flush=True)
+    supervisor = Supervisor(
+        children=[
+            Child("rq worker", [str(bindir / "rq"), "worker", "--url", url, "--with-scheduler",
+                                app.config["RQ_QUEUE"]], env),
+            Child("rq cron", [str(bindir / "rq"), "cron", "--url", url, "jobs/schedule.py"], env),
+            Child("web app", [*flask, "run", "--host", HOST, "--port", str(port)], env, restart=False),
+        ],
+        redis_url=url,
+        restart_redis=(lambda: ensure_embedded_redis(app.config["INSTANCE_DIR"])) if ours else None,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    code = 0
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
+        supervisor.start()
+        print(f"\n  Meterdesk on http://{HOST}:{port}  —  log in as {login}\n  Ctrl-C stops the web app, the worker "
+              "and rq cron.\n", flush=True)
+        code = supervisor.run()
     except KeyboardInterrupt:
         pass
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 10
-        for child in children:
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if not app.config.get("REDIS_URL"):
-            from embedded_redis import stop_embedded_redis
-
+        supervisor.stop()
+        if ours:
             stop_embedded_redis(app.config["INSTANCE_DIR"])
-    return 0
+    return code
 
 
 if __name__ == "__main__":

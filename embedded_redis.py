@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def socket_path(instance_dir: str | Path) -> Path:
@@ -17,7 +19,8 @@ def _alive(sock: Path) -> bool:
     if not sock.exists():
         return False
     try:
-        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+        # one try: redis-py's default retries with backoff would take ~4 s to call a dead server dead
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1, retry=Retry(NoBackoff(), 0)).ping())
     except redis.RedisError:
         return False
 

@@ -22,7 +22,8 @@ ERRORS = {
     401: "No API key, or an invalid or disabled one.",
     403: "The key's role (or client scope) may not do this.",
     404: "No such record.",
-    409: "Conflicts with an existing record (duplicate name, record in use, job already running).",
+    409: "Conflicts with an existing record or the state of things (duplicate name, record in use, job already "
+         "running, a period that cannot be billed yet).",
     413: "More than 10,000 readings.",
     422: "Invalid fields; `fields` names each one.",
     429: "Over the per-key rate limit; see Retry-After.",
@@ -129,13 +130,15 @@ def openapi_document() -> dict[str, Any]:
                         _query("client_id", CLIENT_ID, "Only this client's projections.")] + PAGING,
             roles=("admin", "readonly"))},
         "/api/v1/jobs/{run_id}": {"get": _operation(
-            "A job run's status and progress", 200, _ref(JobRunOut), (404,),
+            "A job run's status and progress (404 for a client-scoped key: runs cover every client)", 200,
+            _ref(JobRunOut), (404,),
             parameters=[{"name": "run_id", "in": "path", "required": True,
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}],
             roles=("admin", "readonly"))},
         "/api/v1/billing/run": {"post": _operation(
-            "Start a billing run for a period", 202, _ref(JobStarted), (409, 422), body=_ref(BillingRun),
-            roles=("admin",))},
+            "Start a billing run for a period (409 for a period that has not started, finalizing one that has not "
+            "ended, or a run of it already active; nothing is recorded)", 202, _ref(JobStarted), (409, 422),
+            body=_ref(BillingRun), roles=("admin",))},
         "/api/v1/projections/run": {"post": _operation(
             "Start a projection run for the current period", 202, _ref(JobStarted), (409,), roles=("admin",))},
         "/api/v1/openapi.json": {"get": {

@@ -15,7 +15,8 @@ from api.schemas import BillingReadingOut, BillingRun, JobRunOut, ProjectionOut
 from billing.periods import current_period_start, parse_period, period_label
 from extensions import db
 from jobs.registry import start_job
-from jobs.runs import JobRefused
+from jobs.rights import JobNotAllowed, Requester
+from jobs.runs import JobRefused, run_visible_to
 from models import BillingReading, JobRun, Projection
 
 BILLING_DECIMALS = ("total_usage", "commit", "base_price", "overage_price", "base_cost", "overage_units",
@@ -93,14 +94,16 @@ def projections():
 @api_auth("admin", "readonly")
 def job_status(run_id: int):
     run = db.session.get(JobRun, run_id) if run_id <= MAX_ID else None
-    if run is None:
+    if run is None or not run_visible_to(run, current_key().client_id):
         raise ApiError(404, f"no job run with id {run_id}")
     return jsonify(job_json(run))
 
 
 def _start(kind: str, parameters: dict[str, Any], period: str):
     try:
-        run = start_job(kind, parameters, requested_by=f"api-key:{current_key().id}", period=period)
+        run = start_job(kind, parameters, Requester.api_key(current_key()), period)
+    except JobNotAllowed as exc:
+        raise ApiError(403, f"forbidden: {exc}") from None
     except JobRefused as exc:
         raise ApiError(409, str(exc)) from None
     return jsonify({"job_id": run.id}), 202

@@ -310,14 +310,16 @@ class JobsDuringLoad(threading.Thread):
     def run(self) -> None:
         from billing.periods import current_period_start, period_label
         from jobs.registry import start_job
+        from jobs.rights import Requester
 
         worker = start_rq_worker(self.env, self.app.config["RQ_QUEUE"], burst=False, log=self.log)
         try:
             while not self.stopping.is_set():
                 with self.app.app_context():
                     billing, current = period_label(self.period), period_label(current_period_start())
-                    ids = [start_job("billing", {"period": billing}, "load", billing).id,
-                           start_job("projection", {"period": current}, "load", current).id]
+                    load = Requester.operator("load")
+                    ids = [start_job("billing", {"period": billing}, load, billing).id,
+                           start_job("projection", {"period": current}, load, current).id]
                 self.run_ids.extend(ids)
                 wait_for_runs(self.app, ids[:1], statuses=("running", "done", "failed"))
                 self.busy.set()

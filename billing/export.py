@@ -7,6 +7,7 @@ import json
 import os
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -50,8 +51,34 @@ def latest_billed_period(session: Session) -> datetime | None:
     return session.scalar(select(func.max(BillingReading.period_start)))
 
 
-def csv_name(unit_type: str) -> str:
-    return (re.sub(r"[^A-Za-z0-9._-]+", "_", unit_type).strip("._") or "unit") + ".csv"
+def safe_name(unit_type: str) -> str:
+    """A unit type's name as a file name: runs of other characters than letters, digits, `.`, `_`, `-` become `_`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", unit_type).strip("._") or "unit"
+
+
+def csv_names(unit_types: dict[int, str]) -> dict[int, str]:
+    """Unit type id -> the name of its CSV in the zip: `<safe name>.csv`, or `<safe name>-<unit type id>.csv` for
+    every unit type whose safe name is shared (ignoring case, as Windows and macOS do when unzipping), so no
+    entry overwrites another and a name stays the same from one export to the next."""
+    suffixed: set[int] = set()
+    while True:
+        names = {uid: f"{safe_name(name)}-{uid}" if uid in suffixed else safe_name(name)
+                 for uid, name in unit_types.items()}
+        seen = Counter(name.casefold() for name in names.values())
+        shared = {uid for uid, name in names.items() if seen[name.casefold()] > 1} - suffixed
+        if not shared:
+            return {uid: f"{name}.csv" for uid, name in names.items()}
+        suffixed |= shared
+
+
+def lines_to_export(session: Session, period_start: datetime) -> int:
+    """How many billing lines the period has; ValueError when it has none."""
+    period_start = period_of(period_start)
+    total = session.scalar(select(func.count()).select_from(BillingReading)
+                           .where(BillingReading.period_start == period_start)) or 0
+    if not total:
+        raise ValueError(f"No billing lines for {period_label(period_start)}: run billing for it first")
+    return total
 
 
 def export_period(session: Session, period_start: datetime, out: Path,
@@ -62,19 +89,20 @@ def export_period(session: Session, period_start: datetime, out: Path,
     label = period_label(period_start)
     line = BillingReading
     where = line.period_start == period_start
-    total = session.scalar(select(func.count()).select_from(line).where(where)) or 0
-    if not total:
-        raise ValueError(f"No billing lines for {label}: run billing for it first")
+    total = lines_to_export(session, period_start)
+    names = csv_names(dict(session.execute(
+        select(UnitType.id, UnitType.name).join(Bucket, Bucket.unit_type_id == UnitType.id)
+        .join(line, line.bucket_id == Bucket.id).where(where).distinct()).all()))
     query = (
-        select(line.id, line.client_id, Client.name, line.bucket_id, Bucket.name, UnitType.name, line.period_start,
-               line.period_end, line.total_usage, line.commit, line.base_price, line.overage_price, line.base_cost,
-               line.overage_units, line.overage_cost, line.buffer_units, line.buffer_cost, line.final_cost,
-               line.finalized, line.finalized_at, line.calculated_at, line.details)
+        select(UnitType.id, line.id, line.client_id, Client.name, line.bucket_id, Bucket.name, UnitType.name,
+               line.period_start, line.period_end, line.total_usage, line.commit, line.base_price,
+               line.overage_price, line.base_cost, line.overage_units, line.overage_cost, line.buffer_units,
+               line.buffer_cost, line.final_cost, line.finalized, line.finalized_at, line.calculated_at, line.details)
         .join(Client, Client.id == line.client_id)
         .join(Bucket, Bucket.id == line.bucket_id)
         .join(UnitType, UnitType.id == Bucket.unit_type_id)
         .where(where)
-        .order_by(UnitType.name, Client.name, line.bucket_id)
+        .order_by(UnitType.name, UnitType.id, Client.name, line.bucket_id)
         .execution_options(stream_results=True, yield_per=500)
     )
     out = Path(out)
@@ -85,16 +113,15 @@ def export_period(session: Session, period_start: datetime, out: Path,
     report(1, f"Exporting {label}: {total} line(s)")
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            current: str | None = None
+            current: int | None = None
             handle = stream = writer = None
-            for row in session.execute(query):
-                unit = row[5]
+            for unit, *row in session.execute(query):
                 if unit != current:
                     if stream is not None:
                         stream.close()
                         handle.close()
                     current = unit
-                    entry = zipfile.ZipInfo(csv_name(unit), date_time=stamp)
+                    entry = zipfile.ZipInfo(names[unit], date_time=stamp)
                     entry.compress_type = zipfile.ZIP_DEFLATED
                     handle = archive.open(entry, "w", force_zip64=True)
                     stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")

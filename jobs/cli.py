@@ -9,7 +9,9 @@ import click
 from flask.cli import with_appcontext
 
 from billing.periods import parse_period, period_label
-from jobs.runs import JobRefused, Progress, create_run, execute_run
+from jobs.registry import record_run
+from jobs.rights import Requester
+from jobs.runs import JobRefused, Progress, execute_run
 from models import JobRun
 
 
@@ -21,9 +23,10 @@ def checked_period(text: str) -> str:
 
 
 def run_foreground(kind: str, parameters: dict, period: str | None, work: Callable[[JobRun, Progress], str]) -> str:
-    """Record a run (refused when one of the same kind and period is active) and execute `work` with a progress bar."""
+    """Record a run as the operator (refused when its parameters cannot run or one of the same kind and period is
+    active) and execute `work` with a progress bar."""
     try:
-        run = create_run(kind, parameters, "command line", period)
+        run = record_run(kind, parameters, Requester.operator("command line"), period)
     except JobRefused as exc:
         raise click.ClickException(str(exc)) from None
     label = f"{kind} {period}" if period else kind

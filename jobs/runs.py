@@ -160,6 +160,13 @@ def enqueue_run(run: JobRun, func: Callable[..., Any], timeout: int = 3600) -> J
     return run
 
 
+def run_visible_to(run: JobRun, client_id: int | None) -> bool:
+    """Whether a caller limited to the client `client_id` (None: every client) may read `run`. Every kind of run
+    (billing, projection, provisioning, export) covers every client, and its message and parameters carry company
+    totals and who asked: a client-scoped caller reads none."""
+    return client_id is None
+
+
 def latest_run(kind: str) -> JobRun | None:
     """The newest run of a kind, for the progress bar of the page that starts it."""
     return db.session.scalar(select(JobRun).where(JobRun.kind == kind).order_by(JobRun.id.desc()).limit(1))

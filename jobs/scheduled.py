@@ -14,8 +14,9 @@ from sqlalchemy import update
 from billing.periods import current_period_start, period_label, previous_period
 from extensions import db
 from jobs.context import in_app_context
-from jobs.registry import ENTRY_POINTS
-from jobs.runs import JobRefused, create_run
+from jobs.registry import ENTRY_POINTS, record_run
+from jobs.rights import Requester
+from jobs.runs import JobRefused
 from models import JobRun, utcnow
 
 REQUESTED_BY = "rq cron"
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def run_scheduled(kind: str, parameters: dict, period: str | None) -> str:
     """Record a run of `kind` requested by rq cron and execute it here; skip when one is active."""
     try:
-        run = create_run(kind, parameters, REQUESTED_BY, period)
+        run = record_run(kind, parameters, Requester.operator(REQUESTED_BY), period)
     except JobRefused as exc:
         log.info("scheduled %s run skipped: %s", kind, exc)
         return f"skipped: {exc}"

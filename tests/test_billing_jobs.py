@@ -17,12 +17,14 @@ from extensions import db
 from jobs.context import use_app
 from jobs.queue import get_queue, get_redis
 from jobs.registry import start_job
+from jobs.rights import Requester
 from jobs.runs import JobRefused, create_run
 from models import Asset, AuditLog, BillingReading, JobRun
 from tests.billing_helpers import NOV, asset, bucket, client, readings, unit_type
 from tests.conftest import csrf_token
 
 OCT = NOV.replace(month=10)
+ADMIN = Requester("admin@example.com", "admin")
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def run_of(app, run_id: int) -> JobRun:
 def test_billing_and_export_jobs_run_on_a_real_worker(app, worker, admin_client):
     two_unit_types(app)
     with app.app_context():
-        billing_id = start_job("billing", {"period": "2026-10", "finalize": False}, "admin@example.com", "2026-10").id
+        billing_id = start_job("billing", {"period": "2026-10", "finalize": False}, ADMIN, "2026-10").id
     worker()
     run = run_of(app, billing_id)
     assert (run.status, run.progress) == ("done", 100)
@@ -76,7 +78,7 @@ def test_billing_and_export_jobs_run_on_a_real_worker(app, worker, admin_client)
         audited = db.session.execute(select(AuditLog.action, AuditLog.user_id).where(
             AuditLog.table == "billing_readings")).all()
         assert audited == [("create", admin_id), ("create", admin_id)]
-        export_id = start_job("export", {"period": "2026-10"}, "admin@example.com", "2026-10").id
+        export_id = start_job("export", {"period": "2026-10"}, ADMIN, "2026-10").id
     worker()
     run = run_of(app, export_id)
     assert run.status == "done" and run.result_path == f"export-2026-10-{export_id}.zip"
@@ -124,7 +126,7 @@ def test_a_failing_job_keeps_its_error_and_leaves_the_data_unchanged(app, worker
         glitch = [((OCT + timedelta(days=5, hours=h)).isoformat(), "9000000000000") for h in range(410)]
         readings(a, glitch, unit=unit_type("gb"))
         db.session.commit()
-        failing = start_job("billing", {"period": "2026-10", "finalize": False}, "admin@example.com", "2026-10").id
+        failing = start_job("billing", {"period": "2026-10", "finalize": False}, ADMIN, "2026-10").id
     worker()
     run = run_of(app, failing)
     assert run.status == "failed" and "overflow" in run.message.lower()

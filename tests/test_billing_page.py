@@ -124,7 +124,7 @@ def test_bad_and_future_periods_are_refused_with_a_message(app, staff_client):
     future = staff_client.post(f"{PAGE}run", data={"period": "2099-01", "csrf_token": token}, follow_redirects=True)
     assert "in the future" in future.get_data(as_text=True)
     empty = staff_client.post(f"{PAGE}export", data={"period": "2026-10", "csrf_token": token}, follow_redirects=True)
-    assert "No data loaded for 2026-10" in empty.get_data(as_text=True)
+    assert "No billing lines for 2026-10: run billing for it first." in empty.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(JobRun)).all() == []
 

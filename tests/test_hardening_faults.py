@@ -25,6 +25,7 @@ from billing.run import bill_period
 from extensions import db
 from jobs.queue import get_queue, get_redis
 from jobs.registry import start_job
+from jobs.rights import Requester
 from jobs.runs import JobRefused
 from models import Asset, BillingReading, Bucket, Client, JobRun, Reading, UnitType, bucket_assets
 from readings import NewReading, store_readings
@@ -125,7 +126,7 @@ def test_worker_killed_mid_billing_run_is_failed_and_a_rerun_gives_the_exact_bil
         unit_id = db.session.scalar(sa.select(UnitType.id).where(UnitType.name == "gb"))
         store_readings(db.session, [NewReading(a, unit_id, PERIOD + timedelta(days=3), Decimal(9)) for a in assets])
         db.session.commit()
-        run_id = start_job("billing", {"period": label}, "admin@example.com", label).id
+        run_id = start_job("billing", {"period": label}, Requester("admin@example.com", "admin"), label).id
     env = load.server_env(app.config)
     worker = load.start_rq_worker(env, app.config["RQ_QUEUE"], burst=False, log=tmp_path / "worker.log")
     try:
@@ -143,13 +144,13 @@ def test_worker_killed_mid_billing_run_is_failed_and_a_rerun_gives_the_exact_bil
         assert load.bill_lines(db.session, PERIOD) == first_bill, "a killed run must leave nothing half-written"
         # within the heartbeat TTL RQ cannot tell a dead worker from a slow one: a new request is refused
         with pytest.raises(JobRefused, match=f"job #{run_id}, running"):
-            start_job("billing", {"period": label}, "admin@example.com", label)
+            start_job("billing", {"period": label}, Requester("admin@example.com", "admin"), label)
         # the heartbeat expires (RQ: job monitoring interval + 60 s): the started registry entry is now in the past
         registry = StartedJobRegistry(queue=get_queue(), connection=get_redis())
         entries = get_redis().zrange(registry.key, 0, -1)
         assert len(entries) == 1 and entries[0].decode().startswith(f"billing-{run_id}")
         get_redis().zadd(registry.key, {entries[0]: time.time() - 1})
-        rerun = start_job("billing", {"period": label}, "admin@example.com", label)
+        rerun = start_job("billing", {"period": label}, Requester("admin@example.com", "admin"), label)
         killed = db.session.get(JobRun, run_id)
         db.session.refresh(killed)
         assert killed.status == "failed" and "stopped before it finished" in killed.message

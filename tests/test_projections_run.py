@@ -12,6 +12,7 @@ from billing.projections import project_usage, run_projections
 from extensions import db
 from jobs.queue import get_queue, get_redis
 from jobs.registry import start_job
+from jobs.rights import Requester
 from jobs.runs import create_run
 from models import Asset, Bucket, Client, JobRun, Projection, UnitType
 from readings import NewReading, store_readings
@@ -120,7 +121,7 @@ def test_job_through_a_real_rq_worker(worker_app):
     start = current_period_start()
     with app.app_context():
         build_provider(ts_base=start)
-        run = start_job("projection", {}, "tester", period_label(start))
+        run = start_job("projection", {}, Requester.operator("tester"), period_label(start))
         run_id = run.id
     now = datetime.now(timezone.utc)
     work_queue(app)
@@ -142,7 +143,7 @@ def test_second_run_for_the_period_is_refused_while_one_is_active(app):
     with app.app_context():
         create_run("projection", {}, "someone", period_label(current_period_start()))
         with pytest.raises(JobRefused, match="already queued or running"):
-            start_job("projection", {}, "tester", period_label(current_period_start()))
+            start_job("projection", {}, Requester.operator("tester"), period_label(current_period_start()))
 
 
 def test_cli_runs_projections_in_the_foreground(app, runner):

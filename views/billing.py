@@ -12,12 +12,12 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
 
-from auth import is_admin
 from billing.periods import current_period_start, parse_period, period_bounds, period_label, previous_period
-from billing.run import check_billable, late_readings
+from billing.run import late_readings
 from extensions import db
 from formatting import money, quantity, utc, utc_date
 from jobs.registry import start_job
+from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
 from models import BillingReading, Client, JobRun
 from redirects import safe_next
@@ -171,7 +171,7 @@ class BillingReadingView(SecureModelView):
         return latest_run(kind)
 
     def can_finalize(self) -> bool:
-        return is_admin(current_user)
+        return may_start("billing", {"finalize": True}, Requester.user(current_user))
 
     def has_unfinalized(self, period: str) -> bool:
         return bool(db.session.scalar(select(func.count(BillingReading.id)).where(
@@ -181,7 +181,7 @@ class BillingReadingView(SecureModelView):
 
     def _start(self, kind: str, parameters: dict[str, Any], period: str, started: str) -> None:
         try:
-            run = start_job(kind, parameters, current_user.email, period)
+            run = start_job(kind, parameters, Requester.user(current_user), period)
             flash(f"{started} (job #{run.id}).", "success")
         except JobRefused as exc:
             flash(str(exc), "error")
@@ -199,25 +199,17 @@ class BillingReadingView(SecureModelView):
         if finalize and not self.can_finalize():
             abort(403)
         period = self._form_period()
-        if period is not None and self._billable(period, finalize):
+        if period is not None:
             verb = "and finalizing " if finalize else ""
             self._start("billing", {"period": period, "finalize": finalize}, period, f"Billing {verb}{period} started")
         return redirect(url_for(".index_view"))
-
-    def _billable(self, period: str, finalize: bool) -> bool:
-        try:
-            check_billable(parse_period(period), finalize)
-        except ValueError as exc:
-            flash(f"{exc}.", "error")
-            return False
-        return True
 
     @expose("/finalize", methods=["POST"])
     def finalize(self):
         if not self.can_finalize():
             abort(403)
         period = self._form_period()
-        if period is not None and self._billable(period, True):
+        if period is not None:
             self._start("billing", {"period": period, "finalize": True}, period, f"Finalizing {period} started")
         return redirect(url_for(".index_view"))
 
@@ -225,9 +217,5 @@ class BillingReadingView(SecureModelView):
     def export(self):
         period = self._form_period()
         if period is not None:
-            start = parse_period(period)
-            if not db.session.scalar(select(func.count(BillingReading.id)).where(BillingReading.period_start == start)):
-                flash(f"No data loaded for {period}: run billing for it first.", "error")
-            else:
-                self._start("export", {"period": period}, period, f"Export of {period} started")
+            self._start("export", {"period": period}, period, f"Export of {period} started")
         return redirect(safe_next(request.referrer, url_for(".index_view")))

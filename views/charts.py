@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.io.json import to_json_plotly
 
 from billing.periods import period_label
 
@@ -17,6 +18,7 @@ STATUS_COLORS = {"over": "#d9534f", "under": "#f0ad4e", "mixed": "#5bc0de", "at"
 STATUS_LABELS = {"over": "Over commit", "under": "Under commit", "mixed": "Mixed", "at": "At commit"}
 
 
+TEMPLATE_KEYS = frozenset({"hovertemplate", "texttemplate"})  # our own constant formats: `%{x}`, `<extra>`
 GRID = "#e9ecef"
 FONT = dict(family="-apple-system, 'Segoe UI', Roboto, sans-serif", size=12, color="#343a40")
 
@@ -109,11 +111,30 @@ def asset_usage(series: dict[str, list[tuple[str, Decimal]]]) -> go.Figure:
         points = series[name]
         traces.append(go.Scatter(x=[d for d, _ in points], y=_floats([v for _, v in points]), name=name,
                                  mode="lines+markers", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                                 hovertemplate="%{x}: %{y:,.3f}<extra>" + name + "</extra>"))
+                                 hovertemplate="%{x}: %{y:,.3f}<extra>%{fullData.name}</extra>"))
     return _figure(traces, money=False, height=max(240, 210 * rows), **layout)
 
 
+def plain_text(value: Any, key: str | None = None) -> Any:
+    """`value` (a figure as plain data) with `&`, `<` and `>` as HTML entities in every string but the templates.
+
+    Plotly draws a subset of HTML in trace names, category ticks, pie labels, legends, annotations and hover text
+    (`<a href>` becomes a link, `<b>` bold) and shows `&lt;` `&gt;` `&amp;` as the characters, so a name written
+    this way reads exactly as typed and is never markup. Templates are ours (`%{x}`, `<extra>`), never data."""
+    if isinstance(value, str):
+        if key in TEMPLATE_KEYS:
+            return value
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if isinstance(value, dict):
+        return {name: plain_text(item, name) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_text(item, key) for item in value]
+    return value
+
+
 def figure_json(fig: go.Figure) -> str:
-    """The figure as JSON that is safe inside a <script> element: `<`, `>` and `&` as JSON escapes, so no text
-    (a client named `</script>…` or `<!--<script>`) can end or confuse the element."""
-    return fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    """The figure as the JSON every page and endpoint sends: every label as plain text (`plain_text`), and safe
+    inside a <script> element: `<`, `>` and `&` as JSON escapes, so no text (a client named `</script>…` or
+    `<!--<script>`) can end or confuse the element."""
+    text = to_json_plotly(plain_text(fig.to_plotly_json()))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -8,6 +8,7 @@ from flask_login import current_user
 from extensions import db
 from formatting import utc
 from jobs.registry import retry_job
+from jobs.rights import Requester
 from jobs.runs import JobRefused
 from models import JobRun
 from redirects import safe_next
@@ -32,7 +33,7 @@ class JobsView(HiddenView):
     @expose("/<int:run_id>/retry", methods=["POST"])
     def retry(self, run_id: int):
         try:
-            run = retry_job(run_id, current_user.email)
+            run = retry_job(run_id, Requester.user(current_user))
             flash(f"Job #{run.id} queued again.", "success")
         except (JobRefused, ValueError, LookupError) as exc:
             flash(str(exc), "error")

@@ -46,7 +46,7 @@ class AssetPage(HiddenView):
         """The last 30 days of usage as a Plotly figure (`figure` is null when there are no readings)."""
         db.session.get(Asset, asset_id) or abort(404)
         series = asset_usage(db.session, asset_id)
-        figure = charts.asset_usage(series).to_json() if series else "null"
+        figure = charts.figure_json(charts.asset_usage(series)) if series else "null"
         return Response('{"figure": ' + figure + "}", mimetype="application/json")
 
     @expose("/<int:asset_id>/ack", methods=("POST",))

@@ -11,6 +11,7 @@ from billing.periods import current_period_start, period_label
 from extensions import db
 from formatting import percent
 from jobs.registry import start_job
+from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
 from models import Bucket, JobRun, Projection
 from views.base import SecureModelView, fmt_money, fmt_quantity, fmt_time, link
@@ -85,7 +86,7 @@ class ProjectionView(SecureModelView):
     def run(self):
         try:
             period = period_label(current_period_start())
-            run = start_job("projection", {"period": period}, current_user.email, period)
+            run = start_job("projection", {"period": period}, Requester.user(current_user), period)
             flash(f"Projection run #{run.id} started.", "success")
         except JobRefused as exc:
             flash(str(exc), "error")

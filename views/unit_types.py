@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from billing.provisioning import PlannedBinding, preview_provisioning
 from extensions import db
 from jobs.registry import start_job
+from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
 from models import AGGREGATIONS, JobRun, UnitType
 from validation import check_glob, form_check, non_negative
@@ -61,7 +62,7 @@ class UnitTypeView(SecureModelView):
     @expose("/provision", methods=["POST"])
     def provision(self):
         try:
-            run = start_job("provisioning", {}, current_user.email, period=None)
+            run = start_job("provisioning", {}, Requester.user(current_user))
             flash(f"Auto-provisioning run #{run.id} started.", "success")
         except JobRefused as exc:
             flash(str(exc), "error")
