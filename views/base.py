@@ -9,7 +9,6 @@ from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
-from flask_admin.contrib.sqla.tools import get_query_for_ids
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
@@ -139,8 +138,11 @@ class SecureModelView(AccessMixin, ModelView):
 
     @action("delete", lazy_gettext("Delete"), lazy_gettext("Are you sure you want to delete selected records?"))
     def action_delete(self, ids: list[str]) -> None:
-        """Bulk delete in one transaction: every selected record goes, or (one refused) none does."""
-        records = get_query_for_ids(self.get_query(), self.model, ids).all()
+        """Bulk delete in one transaction: every selected record goes, or (one refused) none does.
+
+        Ids are matched as integers (Flask-Admin's own query compares them as text, which PostgreSQL refuses)."""
+        wanted = [int(i) for i in ids if str(i).isdigit()]
+        records = self.get_query().filter(self.model.id.in_(wanted)).all()
         try:
             for record in records:
                 self.on_model_delete(record)
