@@ -24,7 +24,8 @@ deletes the record, so the database's ON DELETE actions find nothing left to do 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from datetime import datetime
 from typing import Any
 
@@ -55,10 +56,6 @@ class RecordInUse(DeleteRefused):
     """A unit type still has buckets or readings."""
 
 
-def _label(kind: str, name: str, record_id: int) -> tuple[str, str]:
-    return kind, f"{kind} {name!r} (id {record_id})"
-
-
 def _periods(starts: Iterable[datetime]) -> str:
     return ", ".join(sorted({f"{start:%Y-%m}" for start in starts}))
 
@@ -80,7 +77,8 @@ def guard_deletes(session: Session, flush_context: Any, instances: Any) -> None:
     if not (clients or buckets or assets or unit_types):
         return
     client_buckets = _client_buckets(session, clients, exclude=buckets)
-    _refuse_finalized(session, clients, buckets, client_buckets, assets, unit_types)
+    _refuse_finalized(_owner_dependencies(session, clients, buckets, client_buckets),
+                      _asset_dependencies(session, assets), _unit_type_dependencies(session, unit_types))
     _refuse_unit_types_in_use(session, unit_types)
     _remove_client_dependents(session, clients, client_buckets)
     _remove_bucket_dependents(session, set(buckets) | set(client_buckets), set(clients))
@@ -101,56 +99,67 @@ def _client_buckets(session: Session, clients: dict[int, Client], exclude: dict[
 
 # ---- refusals ---------------------------------------------------------------------------------------------------
 
-def _finalized_lines() -> Any:
-    return select(BillingReading.bucket_id, BillingReading.client_id, BillingReading.period_start).where(
-        BillingReading.finalized.is_(True))
+Dependency = tuple[str, str, int, datetime]  # kind of record, its name, its id, the finalized period's start
 
 
-def _refuse_finalized(session: Session, clients: dict[int, Client], buckets: dict[int, Bucket],
-                      client_buckets: dict[int, Any], assets: dict[int, Asset], unit_types: dict[int, UnitType]) -> None:
-    found: dict[tuple[str, str], set[datetime]] = defaultdict(set)
-    if clients or buckets:
-        bucket_ids = list(buckets) + list(client_buckets)
-        lines = session.execute(_finalized_lines().where(or_(
-            BillingReading.bucket_id.in_(bucket_ids), BillingReading.client_id.in_(list(clients)))))
-        for line in lines:
-            if line.bucket_id in buckets:
-                found[_label("bucket", buckets[line.bucket_id].name, line.bucket_id)].add(line.period_start)
-            owner = line.client_id if line.client_id in clients else getattr(
-                client_buckets.get(line.bucket_id), "client_id", None)
-            if owner in clients:
-                found[_label("client", clients[owner].name, owner)].add(line.period_start)
-    if assets:
-        rows = session.execute(
-            select(finalized_line_assets.c.asset_id, BillingReading.period_start)
-            .join(BillingReading, BillingReading.id == finalized_line_assets.c.line_id)
-            .where(finalized_line_assets.c.asset_id.in_(list(assets))))
-        for asset_id, start in rows:
-            found[_label("asset", str(assets[asset_id]), asset_id)].add(start)
-    for unit_type_id, start in _unit_type_finalized_periods(session, list(unit_types)):
-        found[_label("unit type", unit_types[unit_type_id].name, unit_type_id)].add(start)
-    if found:
-        raise FinalizedLineDependency(_refusal([
-            f"{label} has finalized billing lines for {_periods(starts)}: {ADVICE[kind]}"
-            for (kind, label), starts in found.items()]))
+def _owner_dependencies(session: Session, clients: dict[int, Client], buckets: dict[int, Bucket],
+                        client_buckets: dict[int, Any]) -> Iterator[Dependency]:
+    """Finalized lines of the deleted buckets, and of the deleted clients (their own, or their buckets')."""
+    if not (clients or buckets):
+        return
+    lines = session.execute(
+        select(BillingReading.bucket_id, BillingReading.client_id, BillingReading.period_start)
+        .where(BillingReading.finalized.is_(True), or_(
+            BillingReading.bucket_id.in_(list(buckets) + list(client_buckets)),
+            BillingReading.client_id.in_(list(clients)))))
+    for bucket_id, client_id, start in lines:
+        if bucket_id in buckets:
+            yield "bucket", buckets[bucket_id].name, bucket_id, start
+        owner = client_id if client_id in clients else getattr(client_buckets.get(bucket_id), "client_id", None)
+        if owner in clients:
+            yield "client", clients[owner].name, owner, start
 
 
-def _unit_type_finalized_periods(session: Session, unit_type_ids: list[int]) -> list[tuple[int, datetime]]:
-    """(unit type, finalized period start): a bucket of the type has the line, or the type has readings inside the
-    line's period (one index seek on readings (unit_type_id, ts) per distinct finalized period)."""
-    if not unit_type_ids:
-        return []
+def _asset_dependencies(session: Session, assets: dict[int, Asset]) -> Iterator[Dependency]:
+    """Finalized lines whose per-asset details name the deleted assets (an index seek on finalized_line_assets)."""
+    if not assets:
+        return
+    rows = session.execute(
+        select(finalized_line_assets.c.asset_id, BillingReading.period_start)
+        .join(BillingReading, BillingReading.id == finalized_line_assets.c.line_id)
+        .where(finalized_line_assets.c.asset_id.in_(list(assets))))
+    for asset_id, start in rows:
+        yield "asset", str(assets[asset_id]), asset_id, start
+
+
+def _unit_type_dependencies(session: Session, unit_types: dict[int, UnitType]) -> Iterator[Dependency]:
+    """A bucket of the type has a finalized line, or the type has readings inside a finalized line's period (one
+    index seek on readings (unit_type_id, ts) per distinct finalized period)."""
+    if not unit_types:
+        return
+    ids = list(unit_types)
     by_bucket = (select(Bucket.unit_type_id, BillingReading.period_start)
                  .join(BillingReading, BillingReading.bucket_id == Bucket.id)
-                 .where(BillingReading.finalized.is_(True), Bucket.unit_type_id.in_(unit_type_ids)))
+                 .where(BillingReading.finalized.is_(True), Bucket.unit_type_id.in_(ids)))
     periods = (select(BillingReading.period_start, BillingReading.period_end)
                .where(BillingReading.finalized.is_(True)).distinct().subquery("finalized_periods"))
     by_readings = (select(UnitType.id, periods.c.period_start)
                    .join(periods, exists().where(Reading.unit_type_id == UnitType.id,
                                                  Reading.ts >= periods.c.period_start,
                                                  Reading.ts < periods.c.period_end))
-                   .where(UnitType.id.in_(unit_type_ids)))
-    return list(session.execute(by_bucket.union(by_readings)))
+                   .where(UnitType.id.in_(ids)))
+    for unit_type_id, start in session.execute(by_bucket.union(by_readings)):
+        yield "unit type", unit_types[unit_type_id].name, unit_type_id, start
+
+
+def _refuse_finalized(*dependencies: Iterable[Dependency]) -> None:
+    found: dict[tuple[str, str], set[datetime]] = defaultdict(set)
+    for kind, name, record_id, start in chain(*dependencies):
+        found[(kind, f"{kind} {name!r} (id {record_id})")].add(start)
+    if found:
+        raise FinalizedLineDependency(_refusal([
+            f"{label} has finalized billing lines for {_periods(starts)}: {ADVICE[kind]}"
+            for (kind, label), starts in found.items()]))
 
 
 def _refuse_unit_types_in_use(session: Session, unit_types: dict[int, UnitType]) -> None:
@@ -163,7 +172,7 @@ def _refuse_unit_types_in_use(session: Session, unit_types: dict[int, UnitType])
         exists().where(Reading.unit_type_id == UnitType.id), exists().where(AssetUnit.unit_type_id == UnitType.id)))))
     reasons = []
     for unit_type_id, unit_type in unit_types.items():
-        _, label = _label("unit type", unit_type.name, unit_type_id)
+        label = f"unit type {unit_type.name!r} (id {unit_type_id})"
         if unit_type_id in bucket_counts:
             reasons.append(f"{label} is used by {bucket_counts[unit_type_id]} bucket(s); delete or move them first")
         elif unit_type_id in with_readings:

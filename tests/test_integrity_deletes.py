@@ -312,6 +312,8 @@ def test_an_allowed_asset_delete_in_the_grid_audits_its_bindings_readings_and_as
     assert (summary["asset_id"], summary["count"]) == (vm9_id, 3)
     assert (summary["first_ts"], summary["last_ts"]) == ("2026-10-01T10:00:00+00:00", "2026-10-03T10:00:00+00:00")
     assert done[("delete", "asset_units", None)].old_values["count"] == 1
+    page = staff.get("/admin/auditlog/")
+    assert page.status_code == 200 and "&#34;count&#34;: 3" in page.get_data(as_text=True)  # the readings summary
 
 
 def test_an_allowed_bulk_bucket_delete_audits_bindings_and_unfinalized_lines_and_keeps_the_finalized_bill(app):

@@ -13,7 +13,7 @@ from app import create_app
 from billing.run import bill_period
 from extensions import db
 from models import Asset, BillingReading, Bucket, Client, UnitType, finalized_line_assets
-from tests.billing_helpers import asset, bucket, client as make_client, readings, unit_type
+from tests.billing_helpers import asset, bucket, client as make_client, readings
 from tests.test_migrations import fresh_database_url
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
@@ -34,15 +34,11 @@ def billed(app) -> dict[str, int]:
         db.session.commit()
         bill_period(db.session, SEP, finalize=True)
         bill_period(db.session, OCT)
-        lines = dict(db.session.execute(select_lines()).all())
+        lines = dict(db.session.execute(sa.select(BillingReading.finalized, BillingReading.id)).all())
         ids = {"acme": acme.id, "storage": storage.id, "vm1": vm1.id, "vm2": vm2.id,
                "sep": lines[True], "oct": lines[False]}
         db.session.remove()
     return ids
-
-
-def select_lines():
-    return sa.select(BillingReading.finalized, BillingReading.id)
 
 
 def refused(app, statement: str, **params) -> bool:
