@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 import audit  # noqa: F401  (registers the audit session events)
+import integrity  # noqa: F401  (registers the delete guard)
 from config import BASE_DIR, build_config
 from extensions import csrf, db, login_manager, migrate
 from formatting import FILTERS

@@ -133,10 +133,22 @@ def write_audit_rows(session: Session, flush_context: Any) -> None:
 def audit_bulk(session: Session, action: str, table: str, record_ids: list[Any],
                old: dict | None = None, new: dict | None = None) -> None:
     """Audit a set-based change made without ORM objects (one row per record)."""
+    audit_rows(session, action, table, [(rid, old, new) for rid in record_ids])
+
+
+def audit_rows(session: Session, action: str, table: str,
+               rows: list[tuple[Any, dict | None, dict | None]]) -> None:
+    """Audit a set-based change row by row, each (record id or None, old values, new values), in one statement.
+
+    Values are written as audit_bulk's callers and the ORM hook write them: plain JSON, secrets redacted."""
     user_id, api_key_id = _actor()
-    if record_ids:
+
+    def values(fields: dict | None) -> dict | None:
+        return None if fields is None else {key: _field(key, value) for key, value in fields.items()}
+
+    if rows:
         session.execute(AuditLog.__table__.insert(), [
-            {"action": action, "table": table, "record_id": str(rid), "user_id": user_id,
-             "api_key_id": api_key_id, "old_values": old, "new_values": new}
-            for rid in record_ids
+            {"action": action, "table": table, "record_id": None if rid is None else str(rid), "user_id": user_id,
+             "api_key_id": api_key_id, "old_values": values(old), "new_values": values(new)}
+            for rid, old, new in rows
         ])

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    DDL,
     Column,
     DateTime,
     ForeignKey,
@@ -30,6 +31,7 @@ from sqlalchemy.orm import NO_VALUE, Mapped, column_property, mapped_column, rel
 from werkzeug.security import generate_password_hash
 
 from extensions import db
+from schema_triggers import CREATE_STATEMENTS
 
 AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
 USER_ROLES = ("admin", "staff", "viewer")
@@ -223,10 +225,13 @@ class BillingReading(db.Model):
         # Covering index for the reports' per-period sums (the rows carry per-asset details: costly to visit).
         Index("ix_billing_period_totals", "period_start", "client_id", "bucket_id", "total_usage", "commit",
               "base_cost", "overage_cost", "buffer_cost", "buffer_units", "final_cost"),
+        Index("ix_billing_client", "client_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
-    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"))
+    # RESTRICT: a client or bucket goes only after its lines were removed explicitly (integrity.py, audited);
+    # a finalized line is never removed (schema_triggers.py).
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"))
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="RESTRICT"))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     total_usage: Mapped[Decimal] = mapped_column(Quantity)
@@ -246,6 +251,20 @@ class BillingReading(db.Model):
 
     client: Mapped[Client] = relationship()
     bucket: Mapped[Bucket] = relationship()
+
+
+# The assets named in the per-asset details of each finalized line, written by the triggers of schema_triggers.py
+# (created with this table, the last of the two it joins): an asset a finalized line names cannot be deleted.
+finalized_line_assets = Table(
+    "finalized_line_assets",
+    db.metadata,
+    Column("line_id", ForeignKey("billing_readings.id", ondelete="RESTRICT"), primary_key=True),
+    Column("asset_id", ForeignKey("assets.id", ondelete="RESTRICT"), primary_key=True),
+    Index("ix_finalized_line_assets_asset", "asset_id"),
+)
+for dialect_name, statements in CREATE_STATEMENTS.items():
+    for statement in statements:
+        event.listen(finalized_line_assets, "after_create", DDL(statement).execute_if(dialect=dialect_name))
 
 
 class Projection(db.Model):

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from extensions import db
+from integrity import DeleteRefused
 
 API_PREFIX = "/api/v1"
 
@@ -60,6 +61,11 @@ def _register_blueprint_handlers(bp) -> None:
     @bp.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return error_response(exc.status, exc.message, exc.fields, exc.headers)
+
+    @bp.errorhandler(DeleteRefused)
+    def delete_refused(exc: DeleteRefused):
+        db.session.rollback()
+        return error_response(409, str(exc))
 
     @bp.errorhandler(DataError)
     def bad_value(exc: DataError):

@@ -1,7 +1,8 @@
 """Record endpoints for admin keys: clients, unit types, buckets, assets and suppressions (list/create/read/patch/delete).
 
 Validation is the grids' (validation.py through api/schemas.py); every change goes through the ORM, so the
-audit hook writes a row naming the key. A client-scoped key sees and touches only its client's records.
+audit hook writes a row naming the key. A client-scoped key sees and touches only its client's records. Deletes
+pass integrity.py's guard: a record a finalized line depends on, or a unit type in use, answers 409 (api/errors.py).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from flask import jsonify, request
 from pydantic import BaseModel
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
@@ -25,7 +26,7 @@ from api.schemas import (
     SuppressionIn, SuppressionOut, SuppressionPatch, UnitTypeIn, UnitTypeOut, UnitTypePatch,
 )
 from extensions import db
-from models import Asset, AssetUnit, Bucket, Client, Suppression, UnitType, utcnow
+from models import Asset, Bucket, Client, Suppression, UnitType, utcnow
 from reports.assets import unbound_asset_ids
 from validation import check_suppression
 
@@ -137,13 +138,6 @@ def _check_suppression(suppression: Suppression, values: dict[str, Any]) -> None
         raise ApiError(422, "invalid fields", {"pattern": str(exc)}) from None
 
 
-def _unit_type_in_use(unit_type: UnitType) -> None:
-    if db.session.scalar(select(exists().where(Bucket.unit_type_id == unit_type.id))):
-        raise ApiError(409, f"unit type {unit_type.name!r} is used by buckets; delete or move them first")
-    if db.session.scalar(select(exists().where(AssetUnit.unit_type_id == unit_type.id))):
-        raise ApiError(409, f"unit type {unit_type.name!r} has readings; it cannot be deleted")
-
-
 def _client_delete(client: Client) -> None:
     require_unscoped("delete clients")
 
@@ -185,7 +179,6 @@ RESOURCES = [
                                        "filter_pattern")),
                         "base_price": decimal_text(u.base_price), "overage_price": decimal_text(u.overage_price)},
         conflict=_unique(UnitType, "name", "a unit type named {obj.name!r} already exists"),
-        delete_check=_unit_type_in_use,
         global_records=True,
     ),
     Resource(
@@ -309,7 +302,12 @@ def _register(resource: Resource) -> None:
         obj = _get(resource, record_id)
         resource.delete_check(obj)
         db.session.delete(obj)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            raise ApiError(409, f"the {resource.path.rstrip('s')} is still referenced by other records; "
+                                "nothing was deleted") from None
         return "", 204
 
     admin = api_auth("admin")

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from app import create_app
 from extensions import db
+from schema_triggers import CREATE_STATEMENTS, SQLITE_TRIGGERS
 
 PASSWORD = "correct-horse-battery"
 SERVER_DB = os.environ.get("DATABASE_URL", "")
@@ -72,16 +73,23 @@ def _schema(database_url, tmp_path_factory):
 
 
 def empty_tables() -> None:
-    """Delete every row and restart ids, fast on both backends."""
+    """Delete every row and restart ids, fast on both backends.
+
+    Finalized billing lines refuse DELETE (schema_triggers.py): PostgreSQL's TRUNCATE fires no row trigger; on SQLite
+    the triggers are dropped for the wipe and created again, unchanged, in the same transaction."""
     names = [t.name for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
         else:
+            for trigger in SQLITE_TRIGGERS:
+                conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {trigger}"))
             for name in names:
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
             if conn.execute(sa.text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")).first():
                 conn.execute(sa.text("DELETE FROM sqlite_sequence"))
+            for statement in CREATE_STATEMENTS["sqlite"]:
+                conn.execute(sa.text(statement))
 
 
 @pytest.fixture

@@ -156,10 +156,14 @@ def test_late_readings_count_only_the_lines_bound_eligible_assets_of_their_unit_
         # vm-b reports no cpu: the idle line has no late readings and is left out
         assert late_readings(db.session, [storage_line.id, compute_line.id, idle_line.id]) == {
             storage_line.id: 3, compute_line.id: 1}
-        # an unfinalized line is left out too
-        compute_line.finalized = False
+        # an unfinalized line is left out too (a finalized line cannot be unfinalized): a bucket added after
+        # finalizing, billed in October, binds vm-a with its late readings
+        later = bucket("later", "sum", [a])
         db.session.commit()
-        assert late_readings(db.session, [compute_line.id]) == {}
+        bill_period(db.session, OCT)
+        later_line = db.session.scalar(select(BillingReading).where(BillingReading.bucket_id == later.id))
+        assert not later_line.finalized
+        assert late_readings(db.session, [later_line.id]) == {}
 
 
 def test_a_bucket_added_after_finalizing_is_billed_alongside(app):

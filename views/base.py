@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext, ngettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_login import current_user
@@ -15,6 +17,7 @@ from sqlalchemy import TypeDecorator
 from auth import can_edit, is_admin
 from extensions import db
 from formatting import money, quantity, utc
+from integrity import DeleteRefused
 
 
 class CsrfForm(FlaskForm):
@@ -125,3 +128,32 @@ class SecureModelView(AccessMixin, ModelView):
 
     def get_empty_list_message(self) -> str:
         return self.empty_message
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """A refused delete (integrity.py) is flashed as it is; Flask-Admin then rolls back."""
+        if isinstance(exc, DeleteRefused):
+            flash(str(exc), "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    @action("delete", lazy_gettext("Delete"), lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids: list[str]) -> None:
+        """Bulk delete in one transaction: every selected record goes, or (one refused) none does.
+
+        Ids are matched as integers (Flask-Admin's own query compares them as text, which PostgreSQL refuses)."""
+        wanted = [int(i) for i in ids if str(i).isdigit()]
+        records = self.get_query().filter(self.model.id.in_(wanted)).all()
+        try:
+            for record in records:
+                self.on_model_delete(record)
+                db.session.delete(record)
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            if not self.handle_view_exception(exc):
+                raise
+            return
+        for record in records:
+            self.after_model_delete(record)
+        flash(ngettext("Record was successfully deleted.", "%(count)s records were successfully deleted.",
+                       len(records), count=len(records)), "success")
