@@ -1,14 +1,14 @@
 """users.session_version: bumped to end every login session of a user (logout, new password, role, deactivation).
 
 Revision ID: user_session_version
-Revises: 8c3d2a61f0b7
+Revises: f1n4l1ne0001
 Create Date: 2026-11-27 10:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "user_session_version"
-down_revision = "8c3d2a61f0b7"
+down_revision = "f1n4l1ne0001"
 branch_labels = None
 depends_on = None
 
