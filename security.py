@@ -8,6 +8,8 @@ import secrets
 from flask import Flask, abort, g, request
 from sqlalchemy.exc import DataError, OperationalError
 
+import deadline
+
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
 
@@ -88,16 +90,47 @@ def trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
-def database_unavailable(exc: Exception):
-    """The database is down, restarting or locked past the busy timeout: 503 with Retry-After, not a 500."""
-    from flask import current_app
-
+def _rollback() -> None:
     from extensions import db
 
     try:
         db.session.rollback()
     except Exception:
         pass
+
+
+def start_deadline() -> None:
+    from flask import current_app
+
+    deadline.start(current_app.config["REQUEST_TIMEOUT"])
+
+
+def end_deadline(exc: BaseException | None = None) -> None:
+    deadline.clear()
+
+
+def deadline_message(seconds: float) -> str:
+    return f"request took longer than {seconds:g} s and was stopped; retry, with less work (a smaller batch) if it " \
+           "happens again"
+
+
+def deadline_exceeded(exc: Exception):
+    """A page that ran out of its time budget (REQUEST_TIMEOUT): a plain 503 page, never an HTML 500."""
+    from flask import current_app
+
+    _rollback()
+    seconds = deadline.budget() or current_app.config["REQUEST_TIMEOUT"]
+    current_app.logger.warning("deadline of %g s passed during %s %s", seconds, request.method, request.path)
+    return (f"This page {deadline_message(seconds)}.", 503, {"Content-Type": "text/plain", "Retry-After": "5"})
+
+
+def database_unavailable(exc: Exception):
+    """The database is down, restarting or locked past the busy timeout: 503 with Retry-After, not a 500."""
+    from flask import current_app
+
+    if deadline.passed():
+        return deadline_exceeded(exc)
+    _rollback()
     current_app.logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
     return ("The database is unavailable just now; retry shortly.", 503,
             {"Content-Type": "text/plain", "Retry-After": "5"})
@@ -105,6 +138,9 @@ def database_unavailable(exc: Exception):
 
 def init_security(app: Flask) -> None:
     trust_proxies(app)
+    app.before_request(start_deadline)
+    app.teardown_request(end_deadline)
+    app.register_error_handler(deadline.DeadlineExceeded, deadline_exceeded)
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_bytes)
     app.register_error_handler(DataError, value_refused)
