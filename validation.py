@@ -52,7 +52,7 @@ def check_regex(pattern: str) -> str:
     try:
         compile_regex(pattern)
     except ValueError as exc:
-        raise ValueError(f"not a regular expression RE2 can match: {exc} (RE2 matches in linear time, so it has "
+        raise ValueError(f"not a valid regular expression for RE2: {exc} (RE2 matches in linear time, so it has "
                          "no backreferences, lookarounds, possessive or atomic groups)") from None
     return pattern
 
