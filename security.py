@@ -1,11 +1,11 @@
-"""Response hardening (CSP with a per-request nonce, security headers) and login throttling."""
+"""Response hardening (CSP with a per-request nonce, security headers), request deadlines and login throttling."""
 from __future__ import annotations
 
 import base64
 import hashlib
 import secrets
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, current_app, g, request
 from sqlalchemy.exc import DataError, OperationalError
 
 import deadline
@@ -100,8 +100,6 @@ def _rollback() -> None:
 
 
 def start_deadline() -> None:
-    from flask import current_app
-
     deadline.start(current_app.config["REQUEST_TIMEOUT"])
 
 
@@ -109,25 +107,17 @@ def end_deadline(exc: BaseException | None = None) -> None:
     deadline.clear()
 
 
-def deadline_message(seconds: float) -> str:
-    return f"request took longer than {seconds:g} s and was stopped; retry, with less work (a smaller batch) if it " \
-           "happens again"
-
-
 def deadline_exceeded(exc: Exception):
     """A page that ran out of its time budget (REQUEST_TIMEOUT): a plain 503 page, never an HTML 500."""
-    from flask import current_app
-
     _rollback()
     seconds = deadline.budget() or current_app.config["REQUEST_TIMEOUT"]
     current_app.logger.warning("deadline of %g s passed during %s %s", seconds, request.method, request.path)
-    return (f"This page {deadline_message(seconds)}.", 503, {"Content-Type": "text/plain", "Retry-After": "5"})
+    return (f"This page took longer than {seconds:g} s and was stopped. Retry shortly, or ask for less (a shorter "
+            "period, a smaller page).", 503, {"Content-Type": "text/plain", "Retry-After": "5"})
 
 
 def database_unavailable(exc: Exception):
     """The database is down, restarting or locked past the busy timeout: 503 with Retry-After, not a 500."""
-    from flask import current_app
-
     if deadline.passed():
         return deadline_exceeded(exc)
     _rollback()

@@ -9,7 +9,6 @@ from werkzeug.exceptions import HTTPException
 
 import deadline
 from extensions import db
-from security import deadline_message
 
 API_PREFIX = "/api/v1"
 
@@ -74,7 +73,8 @@ def _register_blueprint_handlers(bp) -> None:
         db.session.rollback()
         seconds = deadline.budget() or current_app.config["REQUEST_TIMEOUT"]
         current_app.logger.warning("deadline of %g s passed during %s %s", seconds, request.method, request.path)
-        return error_response(503, deadline_message(seconds), headers={"Retry-After": "5"})
+        return error_response(503, f"request took longer than {seconds:g} s and was stopped; retry, with a smaller "
+                                   "batch if it happens again", headers={"Retry-After": "5"})
 
     @bp.errorhandler(OperationalError)
     def database_busy(exc: OperationalError):

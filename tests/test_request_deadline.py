@@ -44,8 +44,8 @@ def post(client, key, body=BATCH):
 def assert_deadline_json(response, seconds: str) -> None:
     assert response.status_code == 503
     assert response.is_json
-    assert response.json == {"error": f"request took longer than {seconds} s and was stopped; retry, with less work "
-                                      "(a smaller batch) if it happens again"}
+    assert response.json == {"error": f"request took longer than {seconds} s and was stopped; retry, with a smaller "
+                                      "batch if it happens again"}
     assert response.headers["Retry-After"] == "5"
 
 
@@ -63,8 +63,8 @@ def test_a_page_past_its_deadline_answers_a_plain_503_page(app, admin_client):
     response = admin_client.get("/admin/")
     assert response.status_code == 503
     assert response.content_type.startswith("text/plain")
-    assert response.get_data(as_text=True) == ("This page request took longer than 1e-09 s and was stopped; retry, "
-                                               "with less work (a smaller batch) if it happens again.")
+    assert response.get_data(as_text=True) == ("This page took longer than 1e-09 s and was stopped. Retry shortly, "
+                                               "or ask for less (a shorter period, a smaller page).")
     assert response.headers["Retry-After"] == "5"
     app.config["REQUEST_TIMEOUT"] = 25
     assert admin_client.get("/admin/").status_code == 200
