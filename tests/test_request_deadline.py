@@ -113,6 +113,7 @@ def test_a_batch_whose_insert_runs_past_the_deadline_is_stopped_by_the_database_
     with slow_readings_insert(app):
         assert_deadline_json(post(client, ingest), "2")
         assert counts(app) == before  # the new assets, their audit rows and the readings: all rolled back
+    app.config["REQUEST_TIMEOUT"] = 25
     assert post(client, ingest).json == {"accepted": 3, "duplicates": 0, "suppressed": 0, "rejected": []}
     assert counts(app)[:2] == (3, 3)
 
@@ -152,6 +153,7 @@ def test_waiting_for_another_writer_ends_at_the_deadline_with_503_json(app, clie
         assert_deadline_json(post(client, ingest, [reading("vm-1", ts="2026-11-02T10:00:00Z"), reading("vm-9")]),
                              "1.5")
         assert counts(app) == before
+    app.config["REQUEST_TIMEOUT"] = 25
     assert post(client, ingest, [reading("vm-1", ts="2026-11-02T10:00:00Z")]).json["accepted"] == 1
 
 
