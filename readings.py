@@ -112,9 +112,9 @@ def write_readings(session: Session, prepared: PreparedReadings) -> int:
     connection = session.connection()
     driver_connection = connection.connection.driver_connection
     deadline.check()
-    deadline.arm(prepared.backend, driver_connection, connection.info)
     cursor = driver_connection.cursor()
     try:
+        deadline.arm(prepared.backend, driver_connection, connection.info)
         if prepared.backend == "postgresql":
             return _write_postgres(cursor, prepared)
         return _write_sqlite(cursor, prepared)
