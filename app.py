@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 import audit  # noqa: F401  (registers the audit session events)
 import integrity  # noqa: F401  (registers the delete guard)
 from config import BASE_DIR, build_config
+from deadline import SQLITE_BUSY_MS
 from extensions import csrf, db, login_manager, migrate
 from formatting import FILTERS
 from security import init_security
@@ -22,7 +23,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

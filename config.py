@@ -8,7 +8,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("METERDESK_INSTANCE", BASE_DIR / "instance"))
 
-SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "API_RATE_LIMIT", "TRUSTED_PROXIES")
+SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "API_RATE_LIMIT", "TRUSTED_PROXIES", "REQUEST_TIMEOUT")
+DEFAULT_REQUEST_TIMEOUT = 25.0  # seconds; below gunicorn's default worker timeout of 30 s
 
 
 def load_secret_key(instance_dir: Path) -> str:
@@ -48,6 +49,7 @@ def build_config(overrides: dict | None = None) -> dict:
     settings.setdefault("DATABASE_URL", default_database_url(instance_dir))
     settings.setdefault("REDIS_URL", "")
     settings.setdefault("API_RATE_LIMIT", "1200 per minute")
+    settings["REQUEST_TIMEOUT"] = request_timeout(settings.get("REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT))
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = load_secret_key(instance_dir)
     settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
@@ -60,6 +62,17 @@ def build_config(overrides: dict | None = None) -> dict:
     settings.setdefault("RQ_QUEUE", "meterdesk")
     settings.setdefault("EXPORT_DIR", str(instance_dir / "exports"))
     return settings
+
+
+def request_timeout(value) -> float:
+    """`REQUEST_TIMEOUT` as seconds: a positive number (it may come from the environment as text)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"REQUEST_TIMEOUT must be a number of seconds, got {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"REQUEST_TIMEOUT must be a positive number of seconds, got {value!r}")
+    return seconds
 
 
 def engine_options(url: str) -> dict:

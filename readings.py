@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+import deadline
 from models import to_micro, utcnow
 
 CHUNK = 1000
@@ -108,8 +109,12 @@ def write_readings(session: Session, prepared: PreparedReadings) -> int:
     if not prepared.count:
         return 0
     dialect = session.get_bind().dialect
-    cursor = session.connection().connection.driver_connection.cursor()
+    connection = session.connection()
+    driver_connection = connection.connection.driver_connection
+    deadline.check()
+    cursor = driver_connection.cursor()
     try:
+        deadline.arm(prepared.backend, driver_connection, connection.info)
         if prepared.backend == "postgresql":
             return _write_postgres(cursor, prepared)
         return _write_sqlite(cursor, prepared)

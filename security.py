@@ -1,14 +1,15 @@
-"""Response hardening (CSP with a per-request nonce, security headers, redirects kept on the site) and login
-throttling."""
+"""Response hardening (CSP with a per-request nonce, security headers, redirects kept on the site), request
+deadlines and login throttling."""
 from __future__ import annotations
 
 import base64
 import hashlib
 import secrets
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, current_app, g, request
 from sqlalchemy.exc import DataError, OperationalError
 
+import deadline
 from redirects import keep_redirects_on_site
 
 LOGIN_FAILURES_ALLOWED = 5
@@ -91,16 +92,37 @@ def trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
-def database_unavailable(exc: Exception):
-    """The database is down, restarting or locked past the busy timeout: 503 with Retry-After, not a 500."""
-    from flask import current_app
-
+def _rollback() -> None:
     from extensions import db
 
     try:
         db.session.rollback()
     except Exception:
         pass
+
+
+def start_deadline() -> None:
+    deadline.start(current_app.config["REQUEST_TIMEOUT"])
+
+
+def end_deadline(exc: BaseException | None = None) -> None:
+    deadline.clear()
+
+
+def deadline_exceeded(exc: Exception):
+    """A page that ran out of its time budget (REQUEST_TIMEOUT): a plain 503 page, never an HTML 500."""
+    _rollback()
+    seconds = deadline.budget() or current_app.config["REQUEST_TIMEOUT"]
+    current_app.logger.warning("deadline of %g s passed during %s %s", seconds, request.method, request.path)
+    return (f"This page took longer than {seconds:g} s and was stopped. Retry shortly, or ask for less (a shorter "
+            "period, a smaller page).", 503, {"Content-Type": "text/plain", "Retry-After": "5"})
+
+
+def database_unavailable(exc: Exception):
+    """The database is down, restarting or locked past the busy timeout: 503 with Retry-After, not a 500."""
+    if deadline.passed():
+        return deadline_exceeded(exc)
+    _rollback()
     current_app.logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
     return ("The database is unavailable just now; retry shortly.", 503,
             {"Content-Type": "text/plain", "Retry-After": "5"})
@@ -109,6 +131,9 @@ def database_unavailable(exc: Exception):
 def init_security(app: Flask) -> None:
     trust_proxies(app)
     app.after_request(keep_redirects_on_site)
+    app.before_request(start_deadline)
+    app.teardown_request(end_deadline)
+    app.register_error_handler(deadline.DeadlineExceeded, deadline_exceeded)
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_bytes)
     app.register_error_handler(DataError, value_refused)

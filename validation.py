@@ -1,14 +1,13 @@
 """Field rules shared by the grids and the JSON API: plain functions that raise ValueError."""
 from __future__ import annotations
 
-import fnmatch
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from wtforms.validators import ValidationError
 
 from models import AGGREGATIONS, SUPPRESSION_TYPES
+from suppressions import compile_regex, glob_to_regex
 
 MAX_AMOUNT = Decimal("1000000000000")
 
@@ -42,17 +41,19 @@ def check_glob(pattern: str) -> str:
         raise ValueError("pattern must not be empty")
     if pattern.count("[") != pattern.count("]"):
         raise ValueError("glob has an unbalanced '[' or ']'")
-    re.compile(fnmatch.translate(pattern))
+    compile_regex(glob_to_regex(pattern))
     return pattern
 
 
 def check_regex(pattern: str) -> str:
+    """A regex is valid when RE2 compiles it: RE2 matches in linear time, so nothing that needs backtracking."""
     if not pattern:
         raise ValueError("pattern must not be empty")
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
+        compile_regex(pattern)
+    except ValueError as exc:
+        raise ValueError(f"not a valid regular expression for RE2: {exc} (RE2 matches in linear time, so it has "
+                         "no backreferences, lookarounds, possessive or atomic groups)") from None
     return pattern
 
 

@@ -12,12 +12,10 @@ def init_api(app: Flask) -> None:
     """Register the API blueprint (CSRF-exempt: it authenticates by key), its error bodies and rate limiter."""
     from api.auth import init_limiter
     from api.errors import register_error_handlers
-    from api.ingest import AssetCache
 
     register_error_handlers(app)
     init_limiter(app)
     csrf.exempt(bp)
-    app.extensions["meterdesk_asset_cache"] = AssetCache()
     app.register_blueprint(bp)
 
 

@@ -7,6 +7,7 @@ from flask import Flask, current_app, jsonify, request
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+import deadline
 from extensions import db
 from integrity import DeleteRefused
 
@@ -73,8 +74,18 @@ def _register_blueprint_handlers(bp) -> None:
         current_app.logger.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)
         return error_response(400, "a value was refused by the database (out of range or invalid characters)")
 
+    @bp.errorhandler(deadline.DeadlineExceeded)
+    def too_slow(exc: Exception):
+        db.session.rollback()
+        seconds = deadline.budget() or current_app.config["REQUEST_TIMEOUT"]
+        current_app.logger.warning("deadline of %g s passed during %s %s", seconds, request.method, request.path)
+        return error_response(503, f"request took longer than {seconds:g} s and was stopped; retry, with a smaller "
+                                   "batch if it happens again", headers={"Retry-After": "5"})
+
     @bp.errorhandler(OperationalError)
     def database_busy(exc: OperationalError):
+        if deadline.passed():
+            return too_slow(exc)
         db.session.rollback()
         current_app.logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
         return error_response(503, "the database is busy or unavailable; retry shortly", headers={"Retry-After": "5"})

@@ -5,19 +5,19 @@ from __future__ import annotations
 import fcntl
 import json
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import chain
+from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import event, select, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+import deadline
 from api.schemas import MAX_ITEMS, ReadingIn
 from audit import audit_bulk
 from models import Asset, UnitType, utcnow
@@ -29,6 +29,7 @@ ITEMS = TypeAdapter(list[ReadingIn])
 FUTURE_SLACK = timedelta(minutes=5)
 LOOKUP_CHUNK = 4000
 ATTEMPTS = 3
+LOCK_POLL_MAX = 0.004  # seconds between two tries of the SQLite writer's lock under a deadline
 
 AssetKey = tuple[str, str]  # (external_id, source_type)
 AssetRef = tuple[int, int | None]  # (asset id, client id)
@@ -46,50 +47,6 @@ class IngestResult:
     def as_json(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "suppressed": self.suppressed,
                 "rejected": sorted(self.rejected, key=lambda r: r["index"])}
-
-
-_CACHES: weakref.WeakSet[AssetCache] = weakref.WeakSet()
-
-
-class AssetCache:
-    """(external id, source type) -> (asset id, client id) for a few seconds, per process.
-
-    Cleared whenever this process changes or deletes an asset through the ORM; other processes' changes are
-    seen after `ttl` seconds at most, and a cached id whose asset was deleted makes the batch retry uncached.
-    """
-
-    def __init__(self, ttl: float = 30.0, max_entries: int = 200_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[AssetKey, tuple[int, int | None, float]] = {}
-        _CACHES.add(self)
-
-    def get_many(self, keys: Iterable[AssetKey]) -> dict[AssetKey, AssetRef]:
-        now = time.monotonic()
-        found: dict[AssetKey, AssetRef] = {}
-        entries = self._entries
-        for key in keys:
-            entry = entries.get(key)
-            if entry is not None and entry[2] > now:
-                found[key] = (entry[0], entry[1])
-        return found
-
-    def put_many(self, refs: dict[AssetKey, AssetRef]) -> None:
-        if len(self._entries) + len(refs) > self.max_entries:
-            self._entries = {}
-        expires = time.monotonic() + self.ttl
-        for key, (asset_id, client_id) in refs.items():
-            self._entries[key] = (asset_id, client_id, expires)
-
-    def clear(self) -> None:
-        self._entries = {}
-
-
-@event.listens_for(Session, "after_flush")
-def _forget_changed_assets(session: Session, flush_context: Any) -> None:
-    if any(isinstance(obj, Asset) for obj in chain(session.dirty, session.deleted)):
-        for cache in list(_CACHES):
-            cache.clear()
 
 
 def _reason(error: dict[str, Any]) -> str:
@@ -118,7 +75,19 @@ def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield seq[start:start + size]
 
 
+POSTGRES_FIND_ASSETS = text(
+    "SELECT a.external_id, a.source_type, a.id, a.client_id FROM assets a "
+    "JOIN unnest(CAST(:external_ids AS varchar[]), CAST(:source_types AS varchar[])) AS k(external_id, source_type) "
+    "ON a.external_id = k.external_id AND a.source_type = k.source_type")
+
+
 def _select_assets(session: Session, keys: Sequence[AssetKey]) -> dict[AssetKey, AssetRef]:
+    """Id and current client of the assets among `keys`: one array join on PostgreSQL, chunked IN lists on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(POSTGRES_FIND_ASSETS, {"external_ids": [k[0] for k in keys],
+                                                      "source_types": [k[1] for k in keys]})
+        return {(external_id, source_type): (asset_id, client_id)
+                for external_id, source_type, asset_id, client_id in rows}
     assets = Asset.__table__
     found: dict[AssetKey, AssetRef] = {}
     for chunk in _chunks(keys, LOOKUP_CHUNK):
@@ -158,34 +127,37 @@ def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_i
     return created
 
 
-def find_assets(session: Session, keys: Iterable[AssetKey], cache: AssetCache | None = None
-                ) -> dict[AssetKey, AssetRef]:
-    """Asset id and client of the known (external id, source type) pairs: the cache, then one query."""
-    keys = list(keys)
-    found = cache.get_many(keys) if cache is not None else {}
-    missing = [key for key in keys if key not in found]
-    if missing:
-        fetched = _select_assets(session, missing)
-        if cache is not None:
-            cache.put_many(fetched)
-        found.update(fetched)
-    return found
-
-
 @contextmanager
 def writer_turn(session: Session) -> Iterator[None]:
     """On SQLite, wait for the single writer's turn on an OS file lock (woken at once when it is free) rather
-    than in SQLite's sleep-and-retry busy handler; PostgreSQL writes concurrently and needs no turn."""
+    than in SQLite's sleep-and-retry busy handler; PostgreSQL writes concurrently and needs no turn.
+
+    Under a request deadline the lock is polled (every few ms) instead, so waiting ends at the deadline."""
     url = session.get_bind().url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         yield
         return
     with open(f"{url.database}.ingest-lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock(handle)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock(handle: Any) -> None:
+    if deadline.remaining() is None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            deadline.check()
+            time.sleep(pause)
+            pause = min(pause * 2, LOCK_POLL_MAX)
 
 
 def _forbidden(key: AssetKey, owner: int | None) -> str:
@@ -225,7 +197,9 @@ def _check_size(count: int) -> None:
 def parse_batch(raw: bytes) -> tuple[list[tuple[int, ReadingIn]], list[dict[str, Any]]]:
     """Parse a request body into valid items (with their index) and rejected ones; raises BadBatch.
 
-    A plain list whose items are all valid is parsed and validated by pydantic straight from the bytes."""
+    A plain list whose items are all valid is parsed and validated by pydantic straight from the bytes. Otherwise
+    JSON integers are read as Decimal (no digit limit), so a 5,000-digit value is one rejected item, not a bad
+    body; NaN and Infinity are read too, and rejected item by item."""
     if raw.lstrip()[:1] == b"[":
         try:
             parsed = ITEMS.validate_json(raw)
@@ -235,28 +209,31 @@ def parse_batch(raw: bytes) -> tuple[list[tuple[int, ReadingIn]], list[dict[str,
             _check_size(len(parsed))
             return list(enumerate(parsed)), []
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
+        data = json.loads(raw, parse_int=Decimal)
+    except RecursionError:
+        raise BadBatch(400, "the body must be JSON nested less deeply") from None
+    except ValueError:
         raise BadBatch(400, "the body must be JSON") from None
     return validate_items(_items_of(data))
 
 
-def ingest_body(session: Session, raw: bytes, client_id: int | None = None, now: datetime | None = None,
-                cache: AssetCache | None = None) -> IngestResult:
+def ingest_body(session: Session, raw: bytes, client_id: int | None = None, now: datetime | None = None
+                ) -> IngestResult:
     """Parse, validate and store a request body of readings; commits. Raises BadBatch for a bad body."""
     valid, rejected = parse_batch(raw)
-    return _ingest_valid(session, valid, rejected, client_id, now, cache)
+    return _ingest_valid(session, valid, rejected, client_id, now)
 
 
 def ingest_readings(session: Session, items: Sequence[Any], client_id: int | None = None,
-                    now: datetime | None = None, cache: AssetCache | None = None) -> IngestResult:
+                    now: datetime | None = None) -> IngestResult:
     """Validate and store a batch of reading items; commits. `client_id` is the scope of the posting key."""
     valid, rejected = validate_items(items)
-    return _ingest_valid(session, valid, rejected, client_id, now, cache)
+    return _ingest_valid(session, valid, rejected, client_id, now)
 
 
 def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected: list[dict[str, Any]],
-                  client_id: int | None, now: datetime | None, cache: AssetCache | None) -> IngestResult:
+                  client_id: int | None, now: datetime | None) -> IngestResult:
+    deadline.check()
     now = now or utcnow()
     unit_ids = dict(session.execute(select(UnitType.name, UnitType.id)).all())
     latest = now + FUTURE_SLACK
@@ -280,14 +257,13 @@ def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected
     else:
         suppressed = 0
 
+    deadline.check()
     for attempt in range(ATTEMPTS):
         try:
-            result = _store(session, kept, client_id, now, cache if attempt == 0 else None)
+            result = _store(session, kept, client_id, now)
             break
         except DBAPIError as exc:
             session.rollback()
-            if cache is not None:
-                cache.clear()
             if attempt == ATTEMPTS - 1 or not _retryable(exc):
                 raise
     result.suppressed = suppressed
@@ -295,25 +271,23 @@ def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected
     return result
 
 
-def _store(session: Session, kept: list[Kept], client_id: int | None, now: datetime,
-           cache: AssetCache | None) -> IngestResult:
+def _store(session: Session, kept: list[Kept], client_id: int | None, now: datetime) -> IngestResult:
     """Resolve (or create) the assets and insert the readings in one transaction; commits.
 
-    Everything but the writes is done before taking the writer's turn; a batch with unknown assets creates
-    them inside its turn. A repeat of (asset, unit type, ts) counts as a duplicate."""
+    The assets' owners are read from the database by every batch (never from a per-process cache), just before
+    the write, so a client-scoped key is checked against the committed owner. Everything but the writes is done
+    before taking the writer's turn; a batch with unknown assets creates them inside its turn. A repeat of
+    (asset, unit type, ts) counts as a duplicate."""
     wanted: dict[AssetKey, ReadingIn] = {}
     for entry in kept:
         if entry[1] not in wanted:
             wanted[entry[1]] = entry[5]
-    refs = find_assets(session, wanted, cache) if wanted else {}
+    refs = _select_assets(session, list(wanted)) if wanted else {}
     unknown = {key: item for key, item in wanted.items() if key not in refs}
     backend = session.get_bind().dialect.name
     if unknown:
         with writer_turn(session):
-            created = _create_assets(session, unknown, client_id, now)
-            if cache is not None:
-                cache.put_many(created)
-            refs.update(created)
+            refs.update(_create_assets(session, unknown, client_id, now))
             result, prepared = _prepare(kept, refs, client_id, now, backend)
             inserted = write_readings(session, prepared)
             session.commit()

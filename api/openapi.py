@@ -27,7 +27,7 @@ ERRORS = {
     413: "More than 10,000 readings.",
     422: "Invalid fields; `fields` names each one.",
     429: "Over the per-key rate limit; see Retry-After.",
-    503: "The database is busy; see Retry-After.",
+    503: "The database is busy, or the request ran past its deadline (REQUEST_TIMEOUT); see Retry-After.",
 }
 
 

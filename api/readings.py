@@ -1,7 +1,7 @@
 """POST /api/v1/readings: collectors post batches of usage readings."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from api import bp
 from api.auth import api_auth, current_key
@@ -14,8 +14,7 @@ from extensions import db
 @api_auth("admin", "ingest")
 def post_readings():
     try:
-        result = ingest_body(db.session, request.get_data(cache=False), client_id=current_key().client_id,
-                             cache=current_app.extensions.get("meterdesk_asset_cache"))
+        result = ingest_body(db.session, request.get_data(cache=False), client_id=current_key().client_id)
     except BadBatch as exc:
         raise ApiError(exc.status, str(exc)) from None
     return jsonify(result.as_json())

@@ -1,5 +1,6 @@
 """Request and response models of the JSON API: they validate requests and generate the OpenAPI document."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -28,9 +29,15 @@ DECIMAL_IN_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 99999
 DECIMAL_OUT_SCHEMA = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 
 
-def _only_text(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 string with a time zone")
+ISO_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})")
+MAX_TIMESTAMP_LENGTH = 64
+
+
+def _iso_with_zone(value: Any) -> Any:
+    """Only a date and time written `YYYY-MM-DDThh:mm[:ss[.fff]]` with a zone (`Z`, `±hh:mm` or `±hhmm`): never a
+    number or a numeric string, which pydantic would otherwise read as seconds since 1970."""
+    if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_LENGTH or not ISO_WITH_ZONE.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date and time with a timezone (Z or ±hh:mm), e.g. 2026-11-01T10:00:00Z")
     return value
 
 
@@ -42,7 +49,7 @@ def amount(field: str) -> Any:
 
 NO_NUL = r"^[^\x00]*$"
 Text = partial(StringConstraints, strip_whitespace=True, pattern=NO_NUL)
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_only_text)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_with_zone)]
 DecimalOut = Annotated[str, WithJsonSchema(DECIMAL_OUT_SCHEMA)]
 Glob = Annotated[str, Text(min_length=1, max_length=200), AfterValidator(check_glob)]
 Aggregation = Literal[AGGREGATIONS]  # type: ignore[valid-type]
