@@ -31,7 +31,7 @@ from sqlalchemy.orm import NO_VALUE, Mapped, column_property, mapped_column, rel
 from werkzeug.security import generate_password_hash
 
 from extensions import db
-from schema_triggers import CREATE_STATEMENTS
+from database.triggers import CREATE_STATEMENTS
 
 AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
 USER_ROLES = ("admin", "staff", "viewer")

@@ -16,10 +16,10 @@ from limits import parse
 from sqlalchemy import or_, update
 
 from api.errors import ApiError
-from audit import set_actor
-from embedded_redis import socket_path
+from database.audit import set_actor
+from jobs.embedded_redis import socket_path
 from extensions import db
-from keys import find_key
+from api.keys import find_key
 from models import API_KEY_ROLES, ApiKey, utcnow
 
 TOUCH_EVERY = timedelta(minutes=1)
@@ -86,7 +86,7 @@ def _check_rate_limit(key: KeyInfo) -> None:
     strategy = app.extensions[LIMITER].limiter
     try:
         if not app.extensions.get("meterdesk_limiter_redis_ready"):
-            from jobs.queue import redis_url
+            from jobs.redis import redis_url
 
             redis_url(app)
             app.extensions["meterdesk_limiter_redis_ready"] = True

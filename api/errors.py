@@ -7,9 +7,9 @@ from flask import Flask, current_app, jsonify, request
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-import deadline
+from database import deadline
 from extensions import db
-from integrity import DeleteRefused
+from database.integrity import DeleteRefused
 
 API_PREFIX = "/api/v1"
 

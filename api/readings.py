@@ -6,7 +6,7 @@ from flask import jsonify, request
 from api import bp
 from api.auth import api_auth, current_key
 from api.errors import ApiError
-from api.ingest import BadBatch, ingest_body
+from ingest.batch import BadBatch, ingest_body
 from extensions import db
 
 

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from models import AGGREGATIONS, SUPPRESSION_TYPES
-from validation import check_glob, non_negative_decimal
+from views.forms import check_glob, non_negative_decimal
 
 MAX_ITEMS = 10_000
 

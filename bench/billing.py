@@ -138,7 +138,7 @@ def phase_floor(session: Session) -> int:
 
 def phase_naive(session: Session, sample_buckets: int) -> int:
     """Readings loaded as ORM objects and aggregated in Python (billing.reference) for the first sample buckets."""
-    from billing.reference import reference_usages
+    from tests.reference import reference_usages
 
     usages = reference_usages(session, PERIOD, PERIOD_END, list(range(1, sample_buckets + 1)))
     return len(usages)

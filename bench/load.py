@@ -206,7 +206,7 @@ def seed(app, assets: int) -> dict:
     """Clients, one unit type per aggregation, one bucket per client and unit type binding that client's assets
     (created here, as ingest would), an ingest key; returns {"key": raw key, "asset_ids": [...]}."""
     from extensions import db
-    from keys import create_api_key
+    from api.keys import create_api_key
     from models import Asset, Bucket, Client, UnitType
 
     with app.app_context():
@@ -249,7 +249,7 @@ def reference_bill(session, period_start: datetime) -> dict[int, tuple]:
     """billing.reference's usages (naive Python) priced with the one cost formula, shaped like `bill_lines`."""
     from billing.periods import period_bounds
     from billing.pricing import rate_bucket_usage
-    from billing.reference import reference_usages
+    from tests.reference import reference_usages
     from models import Bucket
 
     start, end = period_bounds(period_start)
@@ -357,7 +357,7 @@ def main() -> None:
     from billing.periods import current_period_start, previous_period
     from billing.run import bill_period
     from extensions import db
-    from jobs.queue import redis_url
+    from jobs.redis import redis_url
 
     server_db = os.environ.get("DATABASE_URL", "")
     workdir = Path(tempfile.mkdtemp(prefix="meterdesk-load-"))
@@ -425,7 +425,7 @@ def main() -> None:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
     if not os.environ.get("REDIS_URL"):
-        from embedded_redis import stop_embedded_redis
+        from jobs.embedded_redis import stop_embedded_redis
 
         stop_embedded_redis(config["INSTANCE_DIR"])
     print(f"logs in {workdir}")

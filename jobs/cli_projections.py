@@ -5,7 +5,7 @@ import click
 from flask.cli import with_appcontext
 
 from billing.periods import current_period_start, period_label
-from jobs.cli import run_foreground
+from commands.jobs import run_foreground
 
 
 @click.command("run-projections")

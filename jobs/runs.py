@@ -34,7 +34,7 @@ def active_run(key: str) -> JobRun | None:
 def _is_stale(run: JobRun) -> bool:
     """An active run whose worker is gone: its RQ job failed, stopped or vanished; or a foreground run left for hours."""
     if run.rq_job_id:
-        from jobs.queue import get_redis
+        from jobs.redis import get_redis
 
         try:
             job = Job.fetch(run.rq_job_id, connection=get_redis())
@@ -109,7 +109,7 @@ API_KEY_REQUESTER = "api-key:"
 
 def act_for(run: JobRun) -> None:
     """Name who asked for the run (a user by email, or `api-key:<id>`) as the actor of its audit rows."""
-    from audit import set_actor
+    from database.audit import set_actor
 
     requester = run.requested_by or ""
     if requester.startswith(API_KEY_REQUESTER) and requester[len(API_KEY_REQUESTER):].isdigit():
@@ -146,7 +146,7 @@ def execute_run(run_id: int, work: Callable[[JobRun, Progress], str]) -> str:
 
 def enqueue_run(run: JobRun, func: Callable[..., Any], timeout: int = 3600) -> JobRun:
     """Hand a recorded run to the RQ queue; a queue that cannot be reached fails the run with a clear message."""
-    from jobs.queue import get_queue
+    from jobs.redis import get_queue
 
     job_id = f"{run.kind}-{run.id}"
     try:

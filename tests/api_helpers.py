@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from extensions import db
-from keys import create_api_key
+from api.keys import create_api_key
 from models import Client, UnitType
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from app import create_app
 from extensions import db
-from schema_triggers import CREATE_STATEMENTS, SQLITE_TRIGGERS
+from database.triggers import CREATE_STATEMENTS, SQLITE_TRIGGERS
 
 PASSWORD = "correct-horse-battery"
 SERVER_DB = os.environ.get("DATABASE_URL", "")
@@ -53,7 +53,7 @@ def redis_url(tmp_path_factory) -> str:
         number = os.getpid() % 15 + 1
         yield re.sub(r"/\d*$", "", SERVER_REDIS.rstrip("/")) + f"/{number}"
         return
-    from embedded_redis import ensure_embedded_redis, stop_embedded_redis
+    from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 
     directory = tmp_path_factory.mktemp("redis")
     url = ensure_embedded_redis(directory)
@@ -172,7 +172,7 @@ def csrf_token(client, url: str) -> str:
 
 
 def make_user(app, role: str, email: str | None = None) -> int:
-    from auth import create_user
+    from web.auth import create_user
 
     with app.app_context():
         return create_user(email or f"{role}@example.com", PASSWORD, role).id

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from billing.periods import current_period_start, next_period, period_label, previous_period
 from billing.run import bill_period
 from extensions import db
-from jobs.queue import get_queue, get_redis
+from jobs.redis import get_queue, get_redis
 from models import ApiKey, AuditLog, BillingReading, JobRun, User
 from tests.api_helpers import bearer, make_key
 from tests.billing_helpers import asset, bucket, client, readings

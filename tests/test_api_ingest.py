@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from api.ingest import ingest_readings
+from ingest.batch import ingest_readings
 from extensions import db
 from models import Asset, AuditLog, Reading, Suppression
 from tests.api_helpers import bearer, iso, make_client, make_key, make_unit_type, reading

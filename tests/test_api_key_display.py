@@ -9,7 +9,7 @@ import zlib
 from sqlalchemy import func, select
 
 from extensions import db
-from keys import find_key
+from api.keys import find_key
 from models import ApiKey, Client
 from tests.conftest import csrf_token
 from tests.livesrv import browser_page, live_server, login

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from billing.periods import current_period_start, period_label
 from extensions import db
 from jobs.context import use_app
-from jobs.queue import get_queue, get_redis
+from jobs.redis import get_queue, get_redis
 from jobs.registry import ENTRY_POINTS
 from models import BillingReading, Bucket, JobRun, Projection
 from tests.api_helpers import bearer, make_client, make_key, make_unit_type

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from extensions import db
 from models import Asset, AssetUnit, Reading
-from readings import NewReading, micro, store_readings
+from ingest.store import NewReading, micro, store_readings
 from tests.api_helpers import make_unit_type
 
 UTC = timezone.utc

@@ -15,7 +15,7 @@ from billing.export import neutralise
 from billing.run import bill_period
 from extensions import db
 from jobs.context import use_app
-from jobs.queue import get_queue, get_redis
+from jobs.redis import get_queue, get_redis
 from jobs.registry import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, create_run

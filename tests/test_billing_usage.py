@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from billing.pricing import rate_bucket_usage
-from billing.reference import aggregate, reference_usages
+from tests.reference import aggregate, reference_usages
 from billing.usage import BucketUsage, bucket_usages
 from extensions import db
 from models import utcnow

@@ -6,7 +6,7 @@ import pytest
 
 from extensions import db
 from models import Asset, Bucket, Client, UnitType
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from tests.conftest import PASSWORD, make_user
 from tests.livesrv import browser_page, live_server, login
 from tests.reportdata import load_provider

@@ -5,7 +5,7 @@ from rq import SimpleWorker
 from billing.periods import current_period_start
 from extensions import db
 from jobs.context import use_app
-from jobs.queue import get_queue, get_redis
+from jobs.redis import get_queue, get_redis
 from tests.conftest import PASSWORD, make_user
 from tests.livesrv import browser_page, live_server, login
 from tests.test_projections_run import build_provider

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from extensions import db
 from models import Asset, Bucket, Client, UnitType
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from tests.conftest import PASSWORD, AuthActions, make_user
 from tests.livesrv import browser_page, live_server, login
 

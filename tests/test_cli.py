@@ -2,7 +2,7 @@
 from sqlalchemy import select
 
 from extensions import db
-from keys import find_key, hash_key
+from api.keys import find_key, hash_key
 from models import ApiKey, Client, User
 
 

@@ -18,8 +18,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from embedded_redis import ensure_embedded_redis, stop_embedded_redis
-from supervisor import Child, Supervisor
+from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+from dev.supervisor import Child, Supervisor
 from tests.conftest import SERVER_DB, with_search_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ def devserver(tmp_path: Path, redis_url: str | None = None) -> Iterator[DevServe
         if redis_url:
             env["REDIS_URL"] = redis_url
         with open(log, "wb") as out:
-            process = subprocess.Popen([sys.executable, "devserver.py"], cwd=ROOT, env=env, stdout=out,
+            process = subprocess.Popen([sys.executable, "-m", "dev.devserver"], cwd=ROOT, env=env, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         server = DevServer(process, f"http://127.0.0.1:{port}", instance, log)
         try:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from keys import create_api_key
+from api.keys import create_api_key
 from models import ApiKey, Asset, AuditLog, Bucket, Client, JobRun, Suppression, UnitType, User
 from tests.api_helpers import bearer, reading
 from tests.conftest import PASSWORD, AuthActions, csrf_token, make_user

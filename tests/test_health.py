@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from extensions import db
-from jobs.queue import get_redis
+from jobs.redis import get_redis
 from jobs.runs import create_run, finish
 from reports.health import health
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-import auth
+from web import auth
 from extensions import db
 from models import User
-from security import LOGIN_FAILURES_ALLOWED
+from web.security import LOGIN_FAILURES_ALLOWED
 from tests.conftest import PASSWORD, csrf_token, make_user
 
 GUESSES = 30

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Asset, AuditLog, Bucket, Client, UnitType
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from tests.conftest import csrf_token
 
 NOW = datetime.now(timezone.utc)

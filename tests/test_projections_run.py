@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from billing.periods import current_period_start, next_period, period_label
 from billing.projections import project_usage, run_projections
 from extensions import db
-from jobs.queue import get_queue, get_redis
+from jobs.redis import get_queue, get_redis
 from jobs.registry import start_job
 from jobs.rights import Requester
 from jobs.runs import create_run
 from models import Asset, Bucket, Client, JobRun, Projection, UnitType
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from tests.conftest import csrf_token
 
 NOV, DEC = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc)

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from billing.provisioning import preview_provisioning, run_provisioning
 from extensions import db
-from jobs.queue import get_queue, get_redis
+from jobs.redis import get_queue, get_redis
 from models import Asset, AuditLog, Bucket, Client, JobRun, UnitType, User, bucket_assets
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from tests.conftest import csrf_token
 
 TS = datetime(2026, 11, 3, 12, tzinfo=timezone.utc)

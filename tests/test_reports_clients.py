@@ -6,7 +6,7 @@ import pytest
 
 from extensions import db
 from models import Asset, Client, UnitType
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from reports.clients import billing_history, client_buckets
 from reports.usage import asset_usage
 from tests.reportdata import NOV, NOW, OCT, SEP, load_provider

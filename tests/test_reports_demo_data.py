@@ -2,7 +2,7 @@
 unbound, new and disregarded assets, billed history and this period's projections."""
 from sqlalchemy import func, select
 
-from demo_data import load_demo_data
+from commands.demo_data import load_demo_data
 from extensions import db
 from models import Asset, BillingReading, JobRun, Projection
 from reports import revenue

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Asset, Bucket, Client, UnitType
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from reports.assets import unbound_asset_ids, unbound_count
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)

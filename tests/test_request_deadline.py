@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-import deadline
-from api.ingest import ingest_readings
+from database import deadline
+from ingest.batch import ingest_readings
 from app import create_app
 from extensions import db
 from models import Asset, AuditLog, Reading

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing.periods import current_period_start, period_label, previous_period
 from extensions import db
-from jobs.queue import get_queue, get_redis
+from jobs.redis import get_queue, get_redis
 from jobs.runs import create_run
 from jobs.scheduled import scheduled_projections, scheduled_provisioning
 from models import JobRun

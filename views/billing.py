@@ -15,12 +15,12 @@ from sqlalchemy import func, select
 from billing.periods import current_period_start, parse_period, period_bounds, period_label, previous_period
 from billing.run import late_readings
 from extensions import db
-from formatting import money, quantity, utc, utc_date
+from web.formatting import money, quantity, utc, utc_date
 from jobs.registry import start_job
 from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
 from models import BillingReading, Client, JobRun
-from redirects import safe_next
+from web.redirects import safe_next
 from views.base import SecureModelView, fmt_money, fmt_quantity, link
 
 DETAIL_ASSETS_SHOWN = 50

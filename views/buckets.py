@@ -10,9 +10,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, ValidationEr
 from billing.periods import current_period_start
 from extensions import db
 from models import AGGREGATIONS, Bucket, Projection
-from validation import non_negative
+from views.forms import non_negative
 from views.base import SecureModelView, link
-from formatting import quantity
+from web.formatting import quantity
 
 
 def unique_name_per_client(form, field) -> None:

@@ -24,7 +24,7 @@ def health_panel() -> dict[str, Any] | None:
         return None
     redis_conn = None
     try:
-        from jobs.queue import get_redis
+        from jobs.redis import get_redis
 
         redis_conn = get_redis()
     except Exception:  # noqa: BLE001 - the panel reports Redis as down instead

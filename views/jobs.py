@@ -6,12 +6,12 @@ from flask_admin import expose
 from flask_login import current_user
 
 from extensions import db
-from formatting import utc
+from web.formatting import utc
 from jobs.registry import retry_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused
 from models import JobRun
-from redirects import safe_next
+from web.redirects import safe_next
 from views.base import HiddenView
 
 

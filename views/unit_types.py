@@ -13,7 +13,7 @@ from jobs.registry import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
 from models import AGGREGATIONS, JobRun, UnitType
-from validation import check_glob, form_check, non_negative
+from views.forms import check_glob, form_check, non_negative
 from views.base import SecureModelView, fmt_money
 
 

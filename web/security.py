@@ -9,8 +9,8 @@ import secrets
 from flask import Flask, abort, current_app, g, request
 from sqlalchemy.exc import DataError, OperationalError
 
-import deadline
-from redirects import keep_redirects_on_site
+from database import deadline
+from web.redirects import keep_redirects_on_site
 
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
@@ -157,7 +157,7 @@ def count_login_attempt(email: str) -> int:
     (0 = check the password). One MULTI/EXEC counts it, so parallel guesses each get their own number and at most
     `LOGIN_FAILURES_ALLOWED` passwords are checked per window; a successful login clears the count."""
     try:
-        from jobs.queue import get_redis
+        from jobs.redis import get_redis
 
         with get_redis().pipeline() as pipe:
             key = _throttle_key(email)
@@ -172,7 +172,7 @@ def count_login_attempt(email: str) -> int:
 
 def clear_login_attempts(email: str) -> None:
     try:
-        from jobs.queue import get_redis
+        from jobs.redis import get_redis
 
         get_redis().delete(_throttle_key(email))
     except Exception:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-import deadline
+from database import deadline
 from models import to_micro, utcnow
 
 CHUNK = 1000

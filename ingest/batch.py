@@ -17,13 +17,13 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-import deadline
+from database import deadline
 from api.schemas import MAX_ITEMS, ReadingIn
-from audit import audit_bulk
+from database.audit import audit_bulk
 from models import Asset, UnitType, utcnow
-from readings import NewReading, PreparedReadings, prepare_readings, write_readings
-from suppressions import load_matcher
-from upsert import conflict_insert
+from ingest.store import NewReading, PreparedReadings, prepare_readings, write_readings
+from ingest.suppressions import load_matcher
+from database.upsert import conflict_insert
 
 ITEMS = TypeAdapter(list[ReadingIn])
 FUTURE_SLACK = timedelta(minutes=5)

@@ -10,7 +10,7 @@ bp = Blueprint("health", __name__)
 
 
 def _redis():
-    from jobs.queue import get_redis
+    from jobs.redis import get_redis
 
     try:
         return get_redis()

@@ -5,7 +5,7 @@ from flask import current_app
 from redis import Redis
 from rq import Queue
 
-from embedded_redis import ensure_embedded_redis
+from jobs.embedded_redis import ensure_embedded_redis
 
 
 def redis_url(app=None) -> str:

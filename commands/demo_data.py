@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from billing.periods import current_period_start, last_periods
 from extensions import db
 from models import Asset, Bucket, Client, UnitType
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 
 UNIT_TYPES = [
     # name, description, aggregation, source, base, overage, typical value per reading

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from app import create_app
-from embedded_redis import ensure_embedded_redis, stop_embedded_redis
-from jobs.queue import redis_url
-from supervisor import Child, Supervisor
+from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+from jobs.redis import redis_url
+from dev.supervisor import Child, Supervisor
 
 HOST, PORT = "127.0.0.1", 5000
 ADMIN_EMAIL = "admin@meterdesk.local"
@@ -23,7 +23,7 @@ ADMIN_EMAIL = "admin@meterdesk.local"
 
 def ensure_admin(app) -> str:
     """Create the first admin once; its password is kept in instance/admin-login.txt (mode 600) and printed."""
-    from auth import create_user
+    from web.auth import create_user
 
     login_file = Path(app.config["INSTANCE_DIR"]) / "admin-login.txt"
     if login_file.exists():

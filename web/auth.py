@@ -14,8 +14,8 @@ from wtforms.validators import DataRequired, Length
 
 from extensions import db, login_manager
 from models import USER_ROLES, User, normal_email
-from redirects import safe_next
-from security import clear_login_attempts, count_login_attempt
+from web.redirects import safe_next
+from web.security import clear_login_attempts, count_login_attempt
 
 bp = Blueprint("auth", __name__)
 

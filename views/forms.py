@@ -7,7 +7,7 @@ from typing import Any
 from wtforms.validators import ValidationError
 
 from models import AGGREGATIONS, SUPPRESSION_TYPES
-from suppressions import compile_regex, glob_to_regex
+from ingest.suppressions import compile_regex, glob_to_regex
 
 MAX_AMOUNT = Decimal("1000000000000")
 

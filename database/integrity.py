@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, delete, event, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from audit import audit_rows
+from database.audit import audit_rows
 from models import (
     ApiKey, Asset, AssetUnit, BillingReading, Bucket, Client, Projection, Reading, UnitType, bucket_assets,
     finalized_line_assets,

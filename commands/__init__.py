@@ -15,7 +15,7 @@ from extensions import db
 @with_appcontext
 def create_user_command(email: str, role: str, password: str) -> None:
     """Create a login (or reset its password and role)."""
-    from auth import create_user
+    from web.auth import create_user
 
     try:
         user = create_user(email, password, role)
@@ -31,7 +31,7 @@ def create_user_command(email: str, role: str, password: str) -> None:
 @with_appcontext
 def create_api_key_command(name: str, role: str, client_id: int | None) -> None:
     """Create an API key and print it alone on the last line (it is not shown again)."""
-    from keys import create_api_key
+    from api.keys import create_api_key
 
     try:
         key, raw = create_api_key(name, role, client_id)
@@ -51,7 +51,7 @@ def create_api_key_command(name: str, role: str, client_id: int | None) -> None:
 @with_appcontext
 def demo_data_command(clients: int, assets: int, months: int, seed: int) -> None:
     """Load a realistic provider: clients, unit types, buckets, readings and billed periods."""
-    from demo_data import load_demo_data
+    from commands.demo_data import load_demo_data
 
     summary = load_demo_data(clients=clients, assets=assets, months=months, seed=seed, echo=click.echo)
     click.echo(summary)
@@ -64,7 +64,7 @@ def register_commands(app: Flask) -> None:
 
     for command in projection_commands:
         app.cli.add_command(command)
-    from jobs.cli import COMMANDS as billing_commands
+    from commands.jobs import COMMANDS as billing_commands
 
     for command in billing_commands:
         app.cli.add_command(command)
