@@ -14,7 +14,7 @@ from api.records import MAX_ID, MAX_PER_PAGE, decimal_text
 from api.schemas import BillingReadingOut, BillingRun, JobRunOut, ProjectionOut
 from billing.periods import current_period_start, parse_period, period_label
 from extensions import db
-from jobs.registry import start_job
+from jobs.runs import start_job
 from jobs.rights import JobNotAllowed, Requester
 from jobs.runs import JobRefused, run_visible_to
 from models import BillingReading, JobRun, Projection

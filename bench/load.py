@@ -1,5 +1,5 @@
 """Load with billing going on: N ingest clients post overlapping batches through gunicorn (a real multi-process
-server on 127.0.0.1) while a billing run and a projection run execute in a real `rq worker --burst`.
+server on 127.0.0.1) while a billing run and a projection run execute in a real `flask --app app worker`.
 
     python bench/load.py [--readings 100000] [--assets 400] [--clients 8] [--workers 3] [--batch 1000]
 
@@ -77,12 +77,11 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int = 3, log: Path |
 
 
 def start_rq_worker(env: dict[str, str], queue: str, burst: bool = True, log: Path | None = None) -> subprocess.Popen:
-    """`rq worker [--burst]` in its own process group (so the work horse can be killed with it)."""
+    """`flask --app app worker [--burst]` in its own process group (so the work horse can be killed with it)."""
     out = open(log, "ab") if log else subprocess.DEVNULL
-    rq = Path(sys.executable).with_name("rq")
-    args = [str(rq), "worker", "--url", env["REDIS_URL"], "--logging_level", "WARNING", queue]
+    args = [sys.executable, "-m", "flask", "--app", "app", "worker", "--logging-level", "WARNING", queue]
     if burst:
-        args.insert(2, "--burst")
+        args.insert(6, "--burst")
     return subprocess.Popen(args, cwd=str(ROOT), env=env, start_new_session=True, stdout=out, stderr=out)
 
 
@@ -296,8 +295,8 @@ def wait_for_runs(app, run_ids: list[int], timeout: float = 120,
 
 
 class JobsDuringLoad(threading.Thread):
-    """Billing (`period`) and projection runs, requested again and again through jobs.registry and executed by
-    one `rq worker` subprocess, for as long as the load lasts; every run must end `done`."""
+    """Billing (`period`) and projection runs, requested again and again through jobs.runs.start_job and executed by
+    one `flask --app app worker` subprocess, for as long as the load lasts; every run must end `done`."""
 
     def __init__(self, app, env: dict[str, str], period: datetime, log: Path | None = None) -> None:
         super().__init__(daemon=True)
@@ -309,7 +308,7 @@ class JobsDuringLoad(threading.Thread):
 
     def run(self) -> None:
         from billing.periods import current_period_start, period_label
-        from jobs.registry import start_job
+        from jobs.runs import start_job
         from jobs.rights import Requester
 
         worker = start_rq_worker(self.env, self.app.config["RQ_QUEUE"], burst=False, log=self.log)
@@ -325,7 +324,7 @@ class JobsDuringLoad(threading.Thread):
                 self.busy.set()
                 wait_for_runs(self.app, ids)
                 if worker.poll() is not None:
-                    raise RuntimeError(f"rq worker exited with {worker.returncode}")
+                    raise RuntimeError(f"the worker exited with {worker.returncode}")
         except BaseException as exc:  # reported by finish()
             self.error = exc
         finally:

@@ -14,12 +14,15 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from billing.periods import current_period_start, last_periods
+from billing.periods import current_period_start, last_periods, next_period, period_label
 from extensions import db
-from models import Asset, Bucket, Client, UnitType
 from ingest.store import NewReading, store_readings
+from jobs.rights import Requester
+from jobs.runs import start_job
+from models import Asset, Bucket, Client, Projection, UnitType
 
 UNIT_TYPES = [
     # name, description, aggregation, source, base, overage, typical value per reading
@@ -40,6 +43,7 @@ PROFILES = {
     "mixed": (0.75, 0.85, 1.25, 1.4),
     "steady": (0.97, 1.0, 1.03),
 }
+DEMO_DATA = Requester.operator("demo-data")  # the requester of the runs demo-data makes
 PROFILE_WEIGHTS = {"over": 0.25, "under": 0.3, "mixed": 0.35, "steady": 0.1}
 NOISE = 0.15  # relative standard deviation of one daily reading
 DAYS_PER_BATCH = 8  # readings stored per call (fewer summary updates)
@@ -102,9 +106,6 @@ def load_demo_data(clients: int = 40, assets: int = 1500, months: int = 13, seed
 
 def _bill_past_periods(start: datetime, now: datetime) -> list[str]:
     """Bill and finalize every period that has ended since `start`, so the reports have history."""
-    from billing.periods import next_period, period_label
-    from jobs.billing import billing_work
-
     periods = []
     period = start
     while next_period(period) <= current_period_start(now):
@@ -113,29 +114,15 @@ def _bill_past_periods(start: datetime, now: datetime) -> list[str]:
     with click.progressbar(periods, label="billing", item_show_func=lambda p: p and period_label(p)) as bar:
         for period in bar:
             label = period_label(period)
-            _run_recorded("billing", {"period": label, "finalize": True}, label, billing_work)
+            start_job("billing", {"period": label, "finalize": True}, DEMO_DATA, label, here=True)
     return [period_label(p) for p in periods]
 
 
 def _project_this_period(now: datetime) -> int:
     """Project the current period, so the dashboard's "This Period" figures have data."""
-    from billing.periods import period_label
-    from jobs.projections import projection_work
-    from models import Projection
-
     label = period_label(current_period_start(now))
-    _run_recorded("projection", {"period": label}, label, projection_work)
+    start_job("projection", {"period": label}, DEMO_DATA, label, here=True)
     return db.session.scalar(select(func.count(Projection.id))) or 0
-
-
-def _run_recorded(kind: str, parameters: dict, period: str, work) -> None:
-    """Run a job's code in the foreground with its JobRun, so history and health show what demo-data did."""
-    from jobs.registry import record_run
-    from jobs.rights import Requester
-    from jobs.runs import execute_run
-
-    run = record_run(kind, parameters, Requester.operator("demo-data"), period)
-    execute_run(run.id, work)
 
 
 def _value(rng: random.Random, mean: float) -> Decimal:
@@ -224,3 +211,18 @@ def _set_commits(buckets, plans: list[Plan], profiles: dict[int, str], rng: rand
             total += 1 if agg == "count" else plan.scale * MONTHLY_FACTOR[agg]
         multiple = rng.choice(PROFILES[profiles[bucket.client_id]])
         bucket.commit = Decimal(max(1, round(total * multiple)))
+
+
+@click.command("demo-data")
+@click.option("--clients", type=click.IntRange(1, 10000), default=40, show_default=True)
+@click.option("--assets", type=click.IntRange(1, 1000000), default=1500, show_default=True)
+@click.option("--months", type=click.IntRange(1, 36), default=13, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@with_appcontext
+def demo_data_command(clients: int, assets: int, months: int, seed: int) -> None:
+    """Load a realistic provider: clients, unit types, buckets, readings and billed periods."""
+    summary = load_demo_data(clients=clients, assets=assets, months=months, seed=seed, echo=click.echo)
+    click.echo(summary)
+
+
+COMMANDS = (demo_data_command,)

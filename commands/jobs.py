@@ -1,18 +1,18 @@
-"""`flask --app app run-billing` and `export-csv`: the RQ jobs' code, in the foreground, with a progress bar."""
+"""`flask --app app run-billing`, `export-csv`, `run-projections` and `run-provisioning`: the jobs' code, run here in
+the foreground (as the operator) with a progress bar."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
 
-from billing.periods import parse_period, period_label
-from jobs.registry import record_run
-from jobs.rights import Requester
-from jobs.runs import JobRefused, Progress, execute_run
-from models import JobRun
+from billing.periods import current_period_start, parse_period, period_label
+from jobs.rights import JobRefused, Requester
+from jobs.runs import latest_run, start_job
+
+OPERATOR = Requester.operator("command line")
 
 
 def checked_period(text: str) -> str:
@@ -22,29 +22,23 @@ def checked_period(text: str) -> str:
         raise click.BadParameter(str(exc), param_hint="--period") from None
 
 
-def run_foreground(kind: str, parameters: dict, period: str | None, work: Callable[[JobRun, Progress], str]) -> str:
-    """Record a run as the operator (refused when its parameters cannot run or one of the same kind and period is
-    active) and execute `work` with a progress bar."""
-    try:
-        run = record_run(kind, parameters, Requester.operator("command line"), period)
-    except JobRefused as exc:
-        raise click.ClickException(str(exc)) from None
+def run_foreground(kind: str, parameters: dict[str, Any], period: str | None, **options: Any) -> str:
+    """Start a run as the operator and execute it here with a progress bar; a refusal or a failure is an error."""
     label = f"{kind} {period}" if period else kind
-    with click.progressbar(length=100, label=f"{label} (job #{run.id})") as bar:
-        def with_bar(job_run: JobRun, progress: Progress) -> str:
-            def both(percent: int, message: str = "") -> None:
-                progress(percent, message)
-                bar.update(max(0, percent - bar.pos))
-
-            return work(job_run, both)
+    with click.progressbar(length=100, label=label) as bar:
+        def show(percent: int, message: str = "") -> None:
+            bar.update(max(0, percent - bar.pos))
 
         try:
-            message = execute_run(run.id, with_bar)
+            run = start_job(kind, parameters, OPERATOR, period, here=True, progress=show, options=options)
+        except JobRefused as exc:
+            raise click.ClickException(str(exc)) from None
         except Exception as exc:
-            raise click.ClickException(f"{kind} run #{run.id} failed: {exc}") from None
+            failed = latest_run(kind)
+            raise click.ClickException(f"{kind} run #{failed.id if failed else '?'} failed: {exc}") from None
         bar.update(100 - bar.pos)
-    click.echo(message)
-    return message
+    click.echo(run.message)
+    return run.message
 
 
 @click.command("run-billing")
@@ -53,10 +47,8 @@ def run_foreground(kind: str, parameters: dict, period: str | None, work: Callab
 @with_appcontext
 def run_billing_command(period: str, finalize: bool) -> None:
     """Bill every enabled bucket for a period (replacing its unfinalized lines)."""
-    from jobs.billing import billing_work
-
     label = checked_period(period)
-    run_foreground("billing", {"period": label, "finalize": finalize}, label, billing_work)
+    run_foreground("billing", {"period": label, "finalize": finalize}, label)
 
 
 @click.command("export-csv")
@@ -66,10 +58,23 @@ def run_billing_command(period: str, finalize: bool) -> None:
 @with_appcontext
 def export_csv_command(period: str, out: Path) -> None:
     """Export a period's billing lines: a zip with one CSV per unit type."""
-    from jobs.export import export_work
-
     label = checked_period(period)
-    run_foreground("export", {"period": label}, label, partial(export_work, out=out))
+    run_foreground("export", {"period": label}, label, out=out)
 
 
-COMMANDS = (run_billing_command, export_csv_command)
+@click.command("run-projections")
+@with_appcontext
+def run_projections_command() -> None:
+    """Project every enabled bucket for the current period."""
+    period = period_label(current_period_start())
+    run_foreground("projection", {"period": period}, period)
+
+
+@click.command("run-provisioning")
+@with_appcontext
+def run_provisioning_command() -> None:
+    """Bind client assets to buckets made from their unit types' templates (auto-provision on)."""
+    run_foreground("provisioning", {}, None)
+
+
+COMMANDS = (run_billing_command, export_csv_command, run_projections_command, run_provisioning_command)

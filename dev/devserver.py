@@ -65,8 +65,7 @@ def main() -> int:
     bindir = Path(sys.executable).parent
     supervisor = Supervisor(
         children=[
-            Child("rq worker", [str(bindir / "rq"), "worker", "--url", url, "--with-scheduler",
-                                app.config["RQ_QUEUE"]], env),
+            Child("worker", [*flask, "worker", "--with-scheduler"], env),
             Child("rq cron", [str(bindir / "rq"), "cron", "--url", url, "jobs/schedule.py"], env),
             Child("web app", [*flask, "run", "--host", HOST, "--port", str(port)], env, restart=False),
         ],

@@ -130,14 +130,13 @@ def provider(app) -> dict[str, int]:
     return ids
 
 
-@pytest.fixture
-def worker_app(app):
-    """`app`, also used by RQ jobs that a SimpleWorker runs in this process."""
-    from jobs.context import use_app
+def work_jobs(app) -> bool:
+    """Run every queued job in this process inside `app`, as `flask --app app worker --burst` would."""
+    from rq import SimpleWorker
 
-    use_app(app)
-    yield app
-    use_app(None)
+    from jobs.worker import run_worker
+
+    return run_worker(app, burst=True, worker_class=SimpleWorker)
 
 
 @pytest.fixture

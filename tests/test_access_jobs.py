@@ -9,17 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from billing.periods import current_period_start, next_period, period_label, previous_period
 from billing.run import bill_period
 from extensions import db
-from jobs.redis import get_queue, get_redis
 from models import ApiKey, AuditLog, BillingReading, JobRun, User
 from tests.api_helpers import bearer, make_key
 from tests.billing_helpers import asset, bucket, client, readings
-from tests.conftest import AuthActions, csrf_token, make_user
+from tests.conftest import AuthActions, csrf_token, make_user, work_jobs
 
 PAGE = "/admin/billingreading/"
 LAST = previous_period(current_period_start())
@@ -55,13 +53,6 @@ def runs(app) -> list[tuple]:
                 for r in db.session.scalars(select(JobRun).order_by(JobRun.id))]
 
 
-def work_queue(app) -> None:
-    """Run every queued job in this process, as `rq worker --burst` would (the `worker_app` fixture lends `app`)."""
-    with app.app_context():
-        queue, conn = get_queue(), get_redis()
-    SimpleWorker([queue], connection=conn).work(burst=True)
-
-
 def session_for(app, who: str):
     client_ = app.test_client()
     if who != "anonymous":
@@ -84,9 +75,8 @@ RETRIES = [
 
 
 @pytest.mark.parametrize(("who", "finalize", "answer", "runs_finalizing"), RETRIES)
-def test_a_failed_billing_run_is_retried_with_the_rights_of_whoever_retries_it(worker_app, who, finalize, answer,
+def test_a_failed_billing_run_is_retried_with_the_rights_of_whoever_retries_it(app, who, finalize, answer,
                                                                                runs_finalizing):
-    app = worker_app
     billable_last_month(app)
     make_user(app, "admin")
     old = failed_run(app, "billing", {"period": LAST_LABEL, "finalize": finalize})
@@ -106,7 +96,7 @@ def test_a_failed_billing_run_is_retried_with_the_rights_of_whoever_retries_it(w
             assert (f"Only an admin may finalize billing: finalizing {LAST_LABEL} was refused. Ask an admin, or run "
                     f"billing for {LAST_LABEL} without finalizing.") in flashed
         assert [run[0] for run in runs(app)] == [old]
-        work_queue(app)
+        work_jobs(app)
         with app.app_context():
             assert db.session.scalar(select(func.count(BillingReading.id))) == 0
         return
@@ -114,7 +104,7 @@ def test_a_failed_billing_run_is_retried_with_the_rights_of_whoever_retries_it(w
     assert f"Job #{old + 1} queued again." in flashed
     assert runs(app)[-1] == (old + 1, "billing", {"period": LAST_LABEL, "finalize": finalize}, "queued",
                              f"{who}@example.com")
-    work_queue(app)
+    work_jobs(app)
     with app.app_context():
         run = db.session.get(JobRun, old + 1)
         assert run.status == "done", run.message

@@ -5,15 +5,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from billing.periods import current_period_start, period_label
 from extensions import db
-from jobs.context import use_app
-from jobs.redis import get_queue, get_redis
-from jobs.registry import ENTRY_POINTS
+from jobs.redis import get_queue
+from jobs.runs import run_job
 from models import BillingReading, Bucket, JobRun, Projection
+from tests.conftest import work_jobs
 from tests.api_helpers import bearer, make_client, make_key, make_unit_type
 
 OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -105,7 +104,7 @@ def test_billing_run_is_queued_by_kind_and_refused_while_active(app, client, set
                                                           "queued")
         assert run.requested_by.startswith("api-key:")
         queued = get_queue().jobs
-        assert [job.func_name for job in queued] == [ENTRY_POINTS["billing"]]
+        assert [job.func_name for job in queued] == [f"{run_job.__module__}.{run_job.__name__}"]
     again = client.post("/api/v1/billing/run", json={"period": "2026-10"}, headers=setup["admin"])
     assert again.status_code == 409 and "already queued or running" in again.json["error"]
     status = client.get(f"/api/v1/jobs/{job_id}", headers=setup["readonly"]).json
@@ -125,12 +124,7 @@ def test_projection_run_goes_through_the_worker(app, client, setup):
     with app.app_context():
         run = db.session.get(JobRun, job_id)
         assert run.parameters == {"period": period_label(current_period_start())}
-        queue, conn = get_queue(), get_redis()
-    use_app(app)
-    try:
-        SimpleWorker([queue], connection=conn).work(burst=True)
-    finally:
-        use_app(None)
+    work_jobs(app)
     status = client.get(f"/api/v1/jobs/{job_id}", headers=setup["readonly"]).json
     assert status["status"] in ("done", "failed")
     assert status["status"] == "done", status["message"]

@@ -8,20 +8,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from billing.export import neutralise
 from billing.run import bill_period
 from extensions import db
-from jobs.context import use_app
-from jobs.redis import get_queue, get_redis
-from jobs.registry import start_job
+from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, create_run
 from models import Asset, AuditLog, BillingReading, JobRun
 from tests.billing_helpers import NOV, asset, bucket, client, readings, unit_type
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, work_jobs
 
 OCT = NOV.replace(month=10)
 ADMIN = Requester("admin@example.com", "admin")
@@ -29,16 +26,8 @@ ADMIN = Requester("admin@example.com", "admin")
 
 @pytest.fixture
 def worker(app):
-    """Run every queued job in this process, as `rq worker --burst` would, inside `app`."""
-    use_app(app)
-
-    def work() -> None:
-        with app.app_context():
-            queue, conn = get_queue(), get_redis()
-        SimpleWorker([queue], connection=conn).work(burst=True)
-
-    yield work
-    use_app(None)
+    """Run every queued job in this process, as `flask --app app worker --burst` would, inside `app`."""
+    return lambda: work_jobs(app)
 
 
 def two_unit_types(app) -> None:

@@ -1,12 +1,9 @@
 """In a real browser: staff press "Run projections", a worker runs it, the progress bar ends at done."""
 import pytest
-from rq import SimpleWorker
 
 from billing.periods import current_period_start
 from extensions import db
-from jobs.context import use_app
-from jobs.redis import get_queue, get_redis
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, make_user, work_jobs
 from tests.livesrv import browser_page, live_server, login
 from tests.test_projections_run import build_provider
 
@@ -17,8 +14,6 @@ def test_run_projections_button_and_live_progress(app):
     make_user(app, "staff")
     with app.app_context():
         build_provider(ts_base=current_period_start())
-        queue, conn = get_queue(), get_redis()
-    use_app(app)
     try:
         with live_server(app) as base, browser_page(base) as page:
             login(page, base, "staff@example.com", PASSWORD)
@@ -26,7 +21,7 @@ def test_run_projections_button_and_live_progress(app):
             assert page.locator("text=No projections").count() == 1
             page.click("button:has-text('Run projections')")
             page.wait_for_selector(".job-status[data-job-status='queued']")
-            SimpleWorker([queue], connection=conn).work(burst=True)
+            work_jobs(app)
             page.wait_for_selector(".job-status[data-job-status='done']", timeout=10000)
             assert page.locator(".job-state").inner_text() == "done"
             assert "Projected 3 buckets" in page.locator(".job-message").inner_text()
@@ -34,6 +29,5 @@ def test_run_projections_button_and_live_progress(app):
             assert page.locator("tr.over-commit").count() >= 1
             assert page.console_errors == [] and page.foreign_requests == []
     finally:
-        use_app(None)
         with app.app_context():
             db.engine.dispose()

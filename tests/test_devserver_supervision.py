@@ -205,20 +205,19 @@ def test_our_embedded_redis_and_a_killed_worker_are_started_again_and_run_jobs(t
         assert server.run_projections(server.admin_session()) == "done"
         output = server.output()
         assert "devserver: the embedded Redis had stopped: started it again" in output
-        assert "devserver: rq worker exited with -9; starting it again in 1 s" in output
+        assert "devserver: worker exited with -9; starting it again in 1 s" in output
         assert server.process.poll() is None
 
 
 def worker_pid(parent: int) -> int | None:
-    """The pid of devserver's `rq worker` child (from /proc)."""
+    """The pid of devserver's `flask --app app worker` child (from /proc)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if int(fields[1]) == parent and any(arg.endswith(b"/rq") and after == b"worker"
-                                            for arg, after in zip(cmdline, cmdline[1:])):
+        if int(fields[1]) == parent and cmdline[-3:-1] == [b"worker", b"--with-scheduler"]:
             return int(stat.parent.name)
     return None
 

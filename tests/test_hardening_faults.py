@@ -24,7 +24,7 @@ from billing.periods import current_period_start, period_label, previous_period
 from billing.run import bill_period
 from extensions import db
 from jobs.redis import get_queue, get_redis
-from jobs.registry import start_job
+from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused
 from models import Asset, BillingReading, Bucket, Client, JobRun, Reading, UnitType, bucket_assets

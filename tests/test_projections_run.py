@@ -4,19 +4,17 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from billing.periods import current_period_start, next_period, period_label
 from billing.projections import project_usage, run_projections
 from extensions import db
-from jobs.redis import get_queue, get_redis
-from jobs.registry import start_job
+from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import create_run
 from models import Asset, Bucket, Client, JobRun, Projection, UnitType
 from ingest.store import NewReading, store_readings
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, work_jobs
 
 NOV, DEC = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc)
 MID_NOV = datetime(2026, 11, 16, tzinfo=timezone.utc)
@@ -108,23 +106,14 @@ def test_other_periods_projections_are_left_alone(app):
     assert october.current_usage == Decimal(500)   # the one October reading
 
 
-
-
-def work_queue(app) -> None:
-    with app.app_context():
-        queue, conn = get_queue(), get_redis()
-    SimpleWorker([queue], connection=conn).work(burst=True)
-
-
-def test_job_through_a_real_rq_worker(worker_app):
-    app = worker_app
+def test_job_through_a_real_rq_worker(app):
     start = current_period_start()
     with app.app_context():
         build_provider(ts_base=start)
         run = start_job("projection", {}, Requester.operator("tester"), period_label(start))
         run_id = run.id
     now = datetime.now(timezone.utc)
-    work_queue(app)
+    work_jobs(app)
     with app.app_context():
         run = db.session.get(JobRun, run_id)
         rows = db.session.scalars(select(Projection).where(Projection.period_start == start)).all()
@@ -193,8 +182,7 @@ def test_page_is_empty_before_the_first_run(viewer_client):
     assert "No projections" in viewer_client.get("/admin/projection/").get_data(as_text=True)
 
 
-def test_staff_button_starts_the_job_and_shows_its_progress(worker_app, staff_client):
-    app = worker_app
+def test_staff_button_starts_the_job_and_shows_its_progress(app, staff_client):
     page = staff_client.get("/admin/projection/").get_data(as_text=True)
     assert "Run projections" in page
     response = staff_client.post("/admin/projection/run",
@@ -202,7 +190,7 @@ def test_staff_button_starts_the_job_and_shows_its_progress(worker_app, staff_cl
     assert response.status_code == 302
     page = staff_client.get("/admin/projection/").get_data(as_text=True)
     assert 'class="job-status' in page and "started" in page
-    work_queue(app)
+    work_jobs(app)
     page = staff_client.get("/admin/projection/").get_data(as_text=True)
     assert 'data-job-status="done"' in page and "js/jobs.js" in page
 

@@ -3,15 +3,13 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from billing.provisioning import preview_provisioning, run_provisioning
 from extensions import db
-from jobs.redis import get_queue, get_redis
 from models import Asset, AuditLog, Bucket, Client, JobRun, UnitType, User, bucket_assets
 from ingest.store import NewReading, store_readings
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, work_jobs
 
 TS = datetime(2026, 11, 3, 12, tzinfo=timezone.utc)
 
@@ -177,8 +175,7 @@ def test_a_taken_name_gets_a_number(app):
 
 
 
-def test_unit_types_page_previews_and_run_now_provisions_through_rq(worker_app, staff_client):
-    app = worker_app
+def test_unit_types_page_previews_and_run_now_provisions_through_rq(app, staff_client):
     with app.app_context():
         build()
     page = staff_client.get("/admin/unittype/").get_data(as_text=True)
@@ -190,9 +187,7 @@ def test_unit_types_page_previews_and_run_now_provisions_through_rq(worker_app, 
     response = staff_client.post("/admin/unittype/provision",
                                  data={"csrf_token": csrf_token(staff_client, "/admin/unittype/")})
     assert response.status_code == 302
-    with app.app_context():
-        queue, conn = get_queue(), get_redis()
-    SimpleWorker([queue], connection=conn).work(burst=True)
+    work_jobs(app)
     with app.app_context():
         run = db.session.scalar(select(JobRun).where(JobRun.kind == "provisioning"))
         assert (run.status, run.lock_key, run.requested_by) == ("done", "provisioning:all", "staff@example.com")

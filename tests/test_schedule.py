@@ -3,14 +3,14 @@ from datetime import datetime
 
 import pytest
 from croniter import croniter
-from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.utils import import_attribute
 from sqlalchemy import select
 
 from billing.periods import current_period_start, period_label, previous_period
 from extensions import db
-from jobs.redis import get_queue, get_redis
+from tests.conftest import work_jobs
+from jobs.redis import get_redis
 from jobs.runs import create_run
 from jobs.scheduled import scheduled_projections, scheduled_provisioning
 from models import JobRun
@@ -49,14 +49,12 @@ def test_projections_hourly_provisioning_nightly_billing_on_the_first(scheduler)
 
 
 
-def test_cron_enqueued_projection_runs_in_a_worker_as_rq_cron(worker_app, scheduler):
-    app = worker_app
+def test_cron_enqueued_projection_runs_in_a_worker_as_rq_cron(app, scheduler):
     job = next(j for j in scheduler.get_jobs() if j.name == "scheduled_projections")
     with app.app_context():
         conn = get_redis()
         job.enqueue(conn)
-        queue = get_queue()
-    SimpleWorker([queue], connection=conn).work(burst=True)
+    work_jobs(app)
     with app.app_context():
         run = db.session.scalar(select(JobRun))
         assert (run.kind, run.status, run.requested_by) == ("projection", "done", "rq cron")
@@ -65,31 +63,31 @@ def test_cron_enqueued_projection_runs_in_a_worker_as_rq_cron(worker_app, schedu
         assert run.rq_job_id and run.rq_job_id != "projection-1"   # the cron job's own id
 
 
-def test_scheduled_run_is_skipped_while_one_is_active(worker_app):
-    app = worker_app
+def test_scheduled_run_is_skipped_while_one_is_active(app):
     with app.app_context():
         busy = create_run("projection", {}, "someone", period_label(current_period_start()))
         busy_id = busy.id
-    message = scheduled_projections()
+    with app.app_context():  # the worker's app context (`flask --app app worker`)
+        message = scheduled_projections()
     assert message.startswith("skipped: A projection run") and f"job #{busy_id}" in message
     with app.app_context():
         assert [r.id for r in db.session.scalars(select(JobRun))] == [busy_id]
 
 
-def test_scheduled_provisioning_records_a_done_run(worker_app):
-    assert "Auto-provisioning over 0 unit types" in scheduled_provisioning()
-    with worker_app.app_context():
+def test_scheduled_provisioning_records_a_done_run(app):
+    with app.app_context():
+        assert "Auto-provisioning over 0 unit types" in scheduled_provisioning()
         run = db.session.scalar(select(JobRun))
         assert (run.kind, run.status, run.lock_key, run.requested_by) == (
             "provisioning", "done", "provisioning:all", "rq cron")
 
 
-def test_scheduled_billing_bills_the_month_that_ended(worker_app):
+def test_scheduled_billing_bills_the_month_that_ended(app):
     from jobs.scheduled import scheduled_billing
 
     last = period_label(previous_period(current_period_start()))
-    scheduled_billing()
-    with worker_app.app_context():
+    with app.app_context():
+        scheduled_billing()
         run = db.session.scalar(select(JobRun))
         assert (run.kind, run.status, run.requested_by) == ("billing", "done", "rq cron")
         assert run.parameters == {"period": last, "finalize": False}

@@ -16,7 +16,7 @@ from billing.periods import current_period_start, parse_period, period_bounds, p
 from billing.run import late_readings
 from extensions import db
 from web.formatting import money, quantity, utc, utc_date
-from jobs.registry import start_job
+from jobs.runs import start_job
 from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
 from models import BillingReading, Client, JobRun

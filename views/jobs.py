@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from extensions import db
 from web.formatting import utc
-from jobs.registry import retry_job
+from jobs.runs import retry_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused
 from models import JobRun

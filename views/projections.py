@@ -10,7 +10,7 @@ from sqlalchemy import exists, func
 from billing.periods import current_period_start, period_label
 from extensions import db
 from web.formatting import percent
-from jobs.registry import start_job
+from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
 from models import Bucket, JobRun, Projection

@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from billing.provisioning import PlannedBinding, preview_provisioning
 from extensions import db
-from jobs.registry import start_job
+from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
 from models import AGGREGATIONS, JobRun, UnitType
