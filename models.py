@@ -37,7 +37,6 @@ AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
 USER_ROLES = ("admin", "staff", "viewer")
 API_KEY_ROLES = ("admin", "ingest", "readonly")
 SUPPRESSION_TYPES = ("exact", "glob", "regex")
-JOB_KINDS = ("billing", "projection", "provisioning", "export")
 JOB_ACTIVE = ("queued", "running")
 
 MICRO = Decimal("0.000001")

@@ -28,7 +28,7 @@ from api.schemas import (
 from extensions import db
 from models import Asset, Bucket, Client, Suppression, UnitType, utcnow
 from reports.assets import unbound_asset_ids
-from views.forms import check_suppression
+from ingest.suppressions import check_suppression
 
 MAX_PER_PAGE = 1000
 MAX_ID = 2**31 - 1

@@ -1,52 +1,61 @@
-"""Ingest a batch of readings set-based: validate in one pass, drop suppressed assets, resolve or create the
-assets with one query, store the readings with one insert, in one transaction. No Flask in here."""
-from __future__ import annotations
-
-import fcntl
+"""A batch of readings as collectors post it: the reading model, parsing and validating a body item by item, then
+dropping suppressed assets and storing the rest (ingest/store.py) in one transaction. No Flask in here."""
 import json
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select, text, tuple_
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, \
+    ValidationError, WithJsonSchema
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import NotRequired, TypedDict
 
 from database import deadline
-from api.schemas import MAX_ITEMS, ReadingIn
-from database.audit import audit_bulk
-from models import Asset, UnitType, utcnow
-from ingest.store import NewReading, PreparedReadings, prepare_readings, write_readings
+from ingest.store import IngestResult, Kept, store_items
 from ingest.suppressions import load_matcher
-from database.upsert import conflict_insert
+from models import UnitType, utcnow
+
+MAX_ITEMS = 10_000
+
+DECIMAL_IN_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 999999999999},
+                               {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$"}]}
+ISO_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})")
+MAX_TIMESTAMP_LENGTH = 64
+
+
+def _iso_with_zone(value: Any) -> Any:
+    """Only a date and time written `YYYY-MM-DDThh:mm[:ss[.fff]]` with a zone (`Z`, `±hh:mm` or `±hhmm`): never a
+    number or a numeric string, which pydantic would otherwise read as seconds since 1970."""
+    if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_LENGTH or not ISO_WITH_ZONE.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date and time with a timezone (Z or ±hh:mm), e.g. 2026-11-01T10:00:00Z")
+    return value
+
+
+NO_NUL = r"^[^\x00]*$"
+Text = partial(StringConstraints, strip_whitespace=True, pattern=NO_NUL)
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_with_zone)]
+
+
+class ReadingIn(TypedDict):
+    """One usage reading as a collector posts it (validated into a plain dict: ingest is hot)."""
+
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
+    asset_id: Annotated[str, Text(min_length=1, max_length=255), Field(description="The asset's external id.")]
+    source: Annotated[str, Text(min_length=1, max_length=100), Field(description="The asset's source type.")]
+    unit_type: Annotated[str, Text(min_length=1, max_length=100), Field(description="A unit type name.")]
+    value: Annotated[Decimal, Field(ge=0, lt=Decimal("1e12"), allow_inf_nan=False), WithJsonSchema(DECIMAL_IN_SCHEMA)]
+    timestamp: Annotated[Timestamp, Field(description="ISO 8601 with a zone, at most 5 minutes in the future.")]
+    name: NotRequired[Annotated[str, Text(max_length=255)] | None]
+    description: NotRequired[Annotated[str, Text(max_length=10_000)] | None]
+
 
 ITEMS = TypeAdapter(list[ReadingIn])
 FUTURE_SLACK = timedelta(minutes=5)
-LOOKUP_CHUNK = 4000
-ATTEMPTS = 3
-LOCK_POLL_MAX = 0.004  # seconds between two tries of the SQLite writer's lock under a deadline
-
-AssetKey = tuple[str, str]  # (external_id, source_type)
-AssetRef = tuple[int, int | None]  # (asset id, client id)
-Kept = tuple[int, AssetKey, int, datetime, Any, ReadingIn]  # (index, asset key, unit type id, ts, value, item)
 MIN_YEAR, MAX_YEAR = 2, 9998
-
-
-@dataclass
-class IngestResult:
-    accepted: int = 0
-    duplicates: int = 0
-    suppressed: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "suppressed": self.suppressed,
-                "rejected": sorted(self.rejected, key=lambda r: r["index"])}
 
 
 def _reason(error: dict[str, Any]) -> str:
@@ -68,108 +77,6 @@ def validate_items(items: Sequence[Any]) -> tuple[list[tuple[int, ReadingIn]], l
     good = [i for i in range(len(items)) if i not in reasons]
     parsed = ITEMS.validate_python([items[i] for i in good]) if good else []
     return list(zip(good, parsed)), [{"index": i, "error": e} for i, e in reasons.items()]
-
-
-def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(seq), size):
-        yield seq[start:start + size]
-
-
-POSTGRES_FIND_ASSETS = text(
-    "SELECT a.external_id, a.source_type, a.id, a.client_id FROM assets a "
-    "JOIN unnest(CAST(:external_ids AS varchar[]), CAST(:source_types AS varchar[])) AS k(external_id, source_type) "
-    "ON a.external_id = k.external_id AND a.source_type = k.source_type")
-
-
-def _select_assets(session: Session, keys: Sequence[AssetKey]) -> dict[AssetKey, AssetRef]:
-    """Id and current client of the assets among `keys`: one array join on PostgreSQL, chunked IN lists on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(POSTGRES_FIND_ASSETS, {"external_ids": [k[0] for k in keys],
-                                                      "source_types": [k[1] for k in keys]})
-        return {(external_id, source_type): (asset_id, client_id)
-                for external_id, source_type, asset_id, client_id in rows}
-    assets = Asset.__table__
-    found: dict[AssetKey, AssetRef] = {}
-    for chunk in _chunks(keys, LOOKUP_CHUNK):
-        rows = session.execute(
-            select(assets.c.external_id, assets.c.source_type, assets.c.id, assets.c.client_id)
-            .where(tuple_(assets.c.external_id, assets.c.source_type).in_(list(chunk)))
-        )
-        for external_id, source_type, asset_id, client_id in rows:
-            found[(external_id, source_type)] = (asset_id, client_id)
-    return found
-
-
-def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_id: int | None,
-                   now: datetime) -> dict[AssetKey, AssetRef]:
-    """Insert the unknown assets (losing races quietly), audit the ones this batch created, return all of them."""
-    keys = sorted(wanted)
-    values = [{"external_id": ext, "source_type": src, "name": wanted[(ext, src)].get("name") or "",
-               "description": wanted[(ext, src)].get("description") or "", "client_id": client_id,
-               "acknowledged": False, "enabled": True, "created_at": now} for ext, src in keys]
-    assets = Asset.__table__
-    stmt = (conflict_insert(session, assets).on_conflict_do_nothing(index_elements=["external_id", "source_type"])
-            .returning(assets.c.id, assets.c.external_id, assets.c.source_type))
-    created: dict[AssetKey, AssetRef] = {}
-    for chunk in _chunks(values, LOOKUP_CHUNK):
-        for asset_id, ext, src in session.execute(stmt, list(chunk)):
-            created[(ext, src)] = (asset_id, client_id)
-    by_key = {(v["external_id"], v["source_type"]): v for v in values}
-    for key in sorted(created):
-        row = by_key[key]
-        audit_bulk(session, "create", "assets", [created[key][0]], new={
-            "external_id": row["external_id"], "source_type": row["source_type"], "name": row["name"],
-            "description": row["description"], "client_id": client_id, "acknowledged": False, "enabled": True,
-            "created_by": "ingest"})
-    raced = [key for key in keys if key not in created]
-    if raced:
-        created.update(_select_assets(session, raced))
-    return created
-
-
-@contextmanager
-def writer_turn(session: Session) -> Iterator[None]:
-    """On SQLite, wait for the single writer's turn on an OS file lock (woken at once when it is free) rather
-    than in SQLite's sleep-and-retry busy handler; PostgreSQL writes concurrently and needs no turn.
-
-    Under a request deadline the lock is polled (every few ms) instead, so waiting ends at the deadline."""
-    url = session.get_bind().url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        yield
-        return
-    with open(f"{url.database}.ingest-lock", "a") as handle:
-        _lock(handle)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _lock(handle: Any) -> None:
-    if deadline.remaining() is None:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        return
-    pause = 0.001
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            deadline.check()
-            time.sleep(pause)
-            pause = min(pause * 2, LOCK_POLL_MAX)
-
-
-def _forbidden(key: AssetKey, owner: int | None) -> str:
-    whose = "no client" if owner is None else "another client"
-    return f"forbidden: asset {key[0]!r} (source {key[1]!r}) belongs to {whose}, not to this key's client"
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    name = type(getattr(exc, "orig", None)).__name__
-    return name in ("DeadlockDetected", "SerializationFailure")
 
 
 class BadBatch(ValueError):
@@ -224,13 +131,6 @@ def ingest_body(session: Session, raw: bytes, client_id: int | None = None, now:
     return _ingest_valid(session, valid, rejected, client_id, now)
 
 
-def ingest_readings(session: Session, items: Sequence[Any], client_id: int | None = None,
-                    now: datetime | None = None) -> IngestResult:
-    """Validate and store a batch of reading items; commits. `client_id` is the scope of the posting key."""
-    valid, rejected = validate_items(items)
-    return _ingest_valid(session, valid, rejected, client_id, now)
-
-
 def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected: list[dict[str, Any]],
                   client_id: int | None, now: datetime | None) -> IngestResult:
     deadline.check()
@@ -258,59 +158,9 @@ def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected
         suppressed = 0
 
     deadline.check()
-    for attempt in range(ATTEMPTS):
-        try:
-            result = _store(session, kept, client_id, now)
-            break
-        except DBAPIError as exc:
-            session.rollback()
-            if attempt == ATTEMPTS - 1 or not _retryable(exc):
-                raise
+    result = store_items(session, kept, client_id, now)
     result.suppressed = suppressed
     result.rejected = rejected + result.rejected
     return result
 
 
-def _store(session: Session, kept: list[Kept], client_id: int | None, now: datetime) -> IngestResult:
-    """Resolve (or create) the assets and insert the readings in one transaction; commits.
-
-    The assets' owners are read from the database by every batch (never from a per-process cache), just before
-    the write, so a client-scoped key is checked against the committed owner. Everything but the writes is done
-    before taking the writer's turn; a batch with unknown assets creates them inside its turn. A repeat of
-    (asset, unit type, ts) counts as a duplicate."""
-    wanted: dict[AssetKey, ReadingIn] = {}
-    for entry in kept:
-        if entry[1] not in wanted:
-            wanted[entry[1]] = entry[5]
-    refs = _select_assets(session, list(wanted)) if wanted else {}
-    unknown = {key: item for key, item in wanted.items() if key not in refs}
-    backend = session.get_bind().dialect.name
-    if unknown:
-        with writer_turn(session):
-            refs.update(_create_assets(session, unknown, client_id, now))
-            result, prepared = _prepare(kept, refs, client_id, now, backend)
-            inserted = write_readings(session, prepared)
-            session.commit()
-    else:
-        result, prepared = _prepare(kept, refs, client_id, now, backend)
-        with writer_turn(session):
-            inserted = write_readings(session, prepared)
-            session.commit()
-    result.accepted = inserted
-    result.duplicates = prepared.count - inserted
-    return result
-
-
-def _prepare(kept: list[Kept], refs: dict[AssetKey, AssetRef], client_id: int | None, now: datetime,
-             backend: str) -> tuple[IngestResult, PreparedReadings]:
-    """Reject items for assets outside the key's client; the driver parameters of the rest."""
-    result = IngestResult()
-    if client_id is not None:
-        foreign = {key for key, (_, owner) in refs.items() if owner != client_id}
-        if foreign:
-            for index, key, *_ in kept:
-                if key in foreign:
-                    result.rejected.append({"index": index, "error": _forbidden(key, refs[key][1])})
-            kept = [entry for entry in kept if entry[1] not in foreign]
-    rows = [NewReading(refs[key][0], unit_id, ts, value) for _, key, unit_id, ts, value, _ in kept]
-    return result, prepare_readings(rows, now, backend)

@@ -6,7 +6,7 @@
 Globs and regexes run on RE2 (google-re2), whose matching time is linear in the length of the id whatever the
 pattern: no pattern can stall a worker. RE2 has no backtracking, so it refuses backreferences, lookarounds,
 possessive and atomic groups, conditionals and `(?x)`; such a pattern is refused when it is saved
-(`validation.check_regex`). One stored before that rule cannot match anything: it is skipped with a warning.
+(`check_regex`). One stored before that rule cannot match anything: it is skipped with a warning.
 """
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import re2
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import SUPPRESSION_TYPES, Suppression
 
 Rule = tuple[str, str]  # (type, pattern)
 
@@ -159,10 +163,42 @@ def compile_suppressions(rules: Iterable[Rule]) -> Callable[[str], bool]:
     return _compile(tuple(sorted((str(kind), str(pattern)) for kind, pattern in rules)))
 
 
-def load_matcher(session) -> Callable[[str], bool]:
+def load_matcher(session: Session) -> Callable[[str], bool]:
     """The matcher for the suppression rules currently in the database (one query)."""
-    from sqlalchemy import select
-
-    from models import Suppression
-
     return compile_suppressions(session.execute(select(Suppression.type, Suppression.pattern)).all())
+
+
+# ---- the rules a suppression must pass to be saved (grid and API) ------------------------------------------------
+
+def check_glob(pattern: str) -> str:
+    """A glob is valid when it compiles; `fnmatch` turns unbalanced brackets into literals, so check them."""
+    if not pattern or not pattern.strip():
+        raise ValueError("pattern must not be empty")
+    if pattern.count("[") != pattern.count("]"):
+        raise ValueError("glob has an unbalanced '[' or ']'")
+    compile_regex(glob_to_regex(pattern))
+    return pattern
+
+
+def check_regex(pattern: str) -> str:
+    """A regex is valid when RE2 compiles it: RE2 matches in linear time, so nothing that needs backtracking."""
+    if not pattern:
+        raise ValueError("pattern must not be empty")
+    try:
+        compile_regex(pattern)
+    except ValueError as exc:
+        raise ValueError(f"not a valid regular expression for RE2: {exc} (RE2 matches in linear time, so it has "
+                         "no backreferences, lookarounds, possessive or atomic groups)") from None
+    return pattern
+
+
+def check_suppression(kind: str, pattern: str) -> str:
+    if kind not in SUPPRESSION_TYPES:
+        raise ValueError(f"type must be one of {', '.join(SUPPRESSION_TYPES)}")
+    if kind == "glob":
+        return check_glob(pattern)
+    if kind == "regex":
+        return check_regex(pattern)
+    if not pattern:
+        raise ValueError("pattern must not be empty")
+    return pattern

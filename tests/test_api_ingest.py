@@ -1,6 +1,7 @@
 """POST /api/v1/readings: the ingest contract, status by status, item by item."""
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -8,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from ingest.batch import ingest_readings
+from ingest.batch import ingest_body
 from extensions import db
 from models import Asset, AuditLog, Reading, Suppression
 from tests.api_helpers import bearer, iso, make_client, make_key, make_unit_type, reading
@@ -287,7 +288,7 @@ def test_over_the_rate_limit_is_429_with_retry_after(settings, ):
 def test_ingest_is_a_plain_function_that_counts_every_item(app):
     make_unit_type(app, "cpu_hours")
     with app.app_context():
-        result = ingest_readings(db.session, [reading("a"), reading("a"), reading("b", value=-1)])
+        result = ingest_body(db.session, json.dumps([reading("a"), reading("a"), reading("b", value=-1)]).encode())
         assert (result.accepted, result.duplicates, result.suppressed) == (1, 1, 0)
         assert [r["index"] for r in result.rejected] == [2]
 

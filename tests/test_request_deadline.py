@@ -2,6 +2,7 @@
 plain 503, never an HTML 500, and nothing of the stopped request is stored."""
 from __future__ import annotations
 
+import json
 import fcntl
 import os
 import sqlite3
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from database import deadline
-from ingest.batch import ingest_readings
+from ingest.batch import ingest_body
 from app import create_app
 from extensions import db
 from models import Asset, AuditLog, Reading
@@ -75,7 +76,7 @@ def test_work_outside_a_request_has_no_deadline(app, client, ingest):
     assert post(client, ingest).status_code == 503
     assert deadline.remaining() is None  # the request's deadline ended with it
     with app.app_context():
-        result = ingest_readings(db.session, BATCH)  # what commands and RQ jobs run
+        result = ingest_body(db.session, json.dumps(BATCH).encode())  # what commands and RQ jobs run
     assert result.accepted == 3
     assert counts(app)[1] == 3
 

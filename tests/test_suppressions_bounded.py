@@ -16,7 +16,7 @@ from models import Asset, Reading, Suppression
 from ingest.suppressions import SuppressionMatcher, compile_regex, compile_suppressions
 from tests.api_helpers import bearer, make_key, make_unit_type, reading
 from tests.conftest import csrf_token
-from views.forms import check_regex
+from ingest.suppressions import check_regex
 
 URL = "/api/v1/readings"
 CATASTROPHIC = "(a+)+$"  # backtracking engines take 2^n steps on "a"*n + "b"

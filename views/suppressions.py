@@ -4,7 +4,7 @@ from __future__ import annotations
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from models import SUPPRESSION_TYPES, Suppression
-from views.forms import check_suppression
+from ingest.suppressions import check_suppression
 from views.base import SecureModelView, fmt_time
 
 

@@ -13,7 +13,8 @@ from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
 from models import AGGREGATIONS, JobRun, UnitType
-from views.forms import check_glob, form_check, non_negative
+from ingest.suppressions import check_glob
+from views.forms import form_check, non_negative
 from views.base import SecureModelView, fmt_money
 
 
