@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from api import bp
+from api.blueprint import bp
 from api.auth import api_auth, current_key
 from api.errors import ApiError
 from ingest.batch import BadBatch, ingest_body

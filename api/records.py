@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from api import bp
+from api.blueprint import bp
 from api.auth import api_auth, current_key, require_unscoped
 from api.body import json_body, parse_model, query_int
 from api.errors import ApiError

@@ -6,7 +6,7 @@ from typing import Any
 from flask import jsonify, request
 from sqlalchemy import func, select
 
-from api import bp
+from api.blueprint import bp
 from api.auth import api_auth, current_key, require_unscoped
 from api.body import json_body, parse_model, query_int
 from api.errors import ApiError

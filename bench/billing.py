@@ -51,8 +51,8 @@ def make_engine(url: str) -> sa.Engine:
 
 def generate(url: str, assets: int, buckets: int, readings: int) -> None:
     """A fresh schema and the data, generated inside the database (recursive CTE / generate_series)."""
+    from database import triggers  # noqa: F401  (registers the tables and their finalized-line triggers)
     from extensions import db
-    import models  # noqa: F401  (registers the tables)
 
     if url.startswith("postgresql"):
         admin = sa.create_engine(url)

@@ -1,4 +1,5 @@
-"""Database triggers that hold finalized billing lines even against raw SQL (created with the tables by `models.py`).
+"""Database triggers that hold finalized billing lines even against raw SQL (created with the tables by
+`db.create_all()` once this module is imported: app.py imports it).
 
 - A finalized line (`billing_readings.finalized` true) cannot be updated or deleted: an IntegrityError on both
   backends (SQLite `RAISE(ABORT)`, PostgreSQL SQLSTATE 23001 restrict_violation). Unfinalized lines stay free to
@@ -10,6 +11,10 @@
 The migration that introduced them keeps its own frozen copy; `tests/test_integrity_schema.py` holds both equal.
 """
 from __future__ import annotations
+
+from sqlalchemy import DDL, event
+
+from models import finalized_line_assets
 
 SQLITE_TRIGGERS = ("finalized_line_no_update", "finalized_line_no_delete", "finalized_line_assets_on_insert",
                    "finalized_line_assets_on_finalize")
@@ -57,3 +62,7 @@ $$""",
         " WHEN (NEW.finalized AND NOT OLD.finalized) EXECUTE FUNCTION index_finalized_line_assets()",
     ),
 }
+
+for _dialect, _statements in CREATE_STATEMENTS.items():
+    for _statement in _statements:
+        event.listen(finalized_line_assets, "after_create", DDL(_statement).execute_if(dialect=_dialect))

@@ -75,7 +75,7 @@ def _schema(database_url, tmp_path_factory):
 def empty_tables() -> None:
     """Delete every row and restart ids, fast on both backends.
 
-    Finalized billing lines refuse DELETE (schema_triggers.py): PostgreSQL's TRUNCATE fires no row trigger; on SQLite
+    Finalized billing lines refuse DELETE (database/triggers.py): PostgreSQL's TRUNCATE fires no row trigger; on SQLite
     the triggers are dropped for the wipe and created again, unchanged, in the same transaction."""
     names = [t.name for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as conn:
