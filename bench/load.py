@@ -4,7 +4,7 @@ server on 127.0.0.1) while a billing run and a projection run execute in a real 
     python bench/load.py [--readings 100000] [--assets 400] [--clients 8] [--workers 3] [--batch 1000]
 
 SQLite in a fresh temp directory by default; PostgreSQL (a fresh schema, dropped afterwards) with DATABASE_URL;
-the embedded Redis unless REDIS_URL is set. Checks what tests/test_hardening_load.py checks, on a larger run:
+the embedded Redis unless REDIS_URL is set. Checks what tests/hardening/test_hardening_load.py checks, on a larger run:
 no 5xx, no "database is locked", every distinct reading stored exactly once, and the bill equal to a billing on
 the quiet database and to billing.reference. The test imports the pieces of this module.
 """

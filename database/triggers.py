@@ -8,7 +8,7 @@
   (`details["assets"][*]["asset_id"]`) are written to `finalized_line_assets`, whose foreign keys RESTRICT: the
   database itself refuses to delete an asset a finalized line was computed from (and with it its readings).
 
-The migration that introduced them keeps its own frozen copy; `tests/test_integrity_schema.py` holds both equal.
+The migration that introduced them keeps its own frozen copy; `tests/database/test_integrity_schema.py` holds both equal.
 """
 from __future__ import annotations
 

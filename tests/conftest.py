@@ -140,6 +140,15 @@ def work_jobs(app) -> bool:
 
 
 @pytest.fixture
+def ids(app):
+    """tests/reportdata.py's hand-computed provider at its fixed NOW, in an app context held for the test; its ids."""
+    from tests.reportdata import load_provider
+
+    with app.app_context():
+        yield load_provider()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
