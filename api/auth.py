@@ -16,10 +16,10 @@ from limits import parse
 from sqlalchemy import or_, update
 
 from api.errors import ApiError
-from database.audit import set_actor
-from jobs.redis import redis_url
-from extensions import db
 from api.keys import find_key
+from database.audit import set_actor
+from extensions import db
+from jobs.redis import redis_url
 from models import API_KEY_ROLES, ApiKey, utcnow
 
 TOUCH_EVERY = timedelta(minutes=1)

@@ -9,8 +9,8 @@ from werkzeug.exceptions import HTTPException
 
 from api.blueprint import bp
 from database import deadline
-from extensions import db
 from database.integrity import DeleteRefused
+from extensions import db
 
 API_PREFIX = "/api/v1"
 

@@ -15,10 +15,10 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from ingest.batch import DECIMAL_IN_SCHEMA, MAX_ITEMS, ReadingIn, Text
-from models import AGGREGATIONS, SUPPRESSION_TYPES
 from billing.amounts import non_negative_decimal
+from ingest.batch import DECIMAL_IN_SCHEMA, MAX_ITEMS, ReadingIn, Text
 from ingest.suppressions import check_glob
+from models import AGGREGATIONS, SUPPRESSION_TYPES
 
 DECIMAL_OUT_SCHEMA = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 

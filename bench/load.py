@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 def server_env(config: dict) -> dict[str, str]:
-    """The environment of a gunicorn or rq worker process serving the same database and Redis as `config`."""
+    """The environment of a gunicorn or worker process serving the same database and Redis as `config`."""
     return dict(os.environ, DATABASE_URL=config["DATABASE_URL"], REDIS_URL=config["REDIS_URL"],
                 SECRET_KEY=config["SECRET_KEY"], METERDESK_INSTANCE=config["INSTANCE_DIR"],
                 INSTANCE_DIR=config["INSTANCE_DIR"], API_RATE_LIMIT=config.get("API_RATE_LIMIT", "10000000 per minute"),

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from app import create_app
+from dev.supervisor import Child, Supervisor
 from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from jobs.redis import redis_url
-from dev.supervisor import Child, Supervisor
 
 HOST, PORT = "127.0.0.1", 5000
 ADMIN_EMAIL = "admin@meterdesk.local"

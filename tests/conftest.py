@@ -13,8 +13,8 @@ import redis as redis_lib
 import sqlalchemy as sa
 
 from app import create_app
-from extensions import db
 from database.triggers import CREATE_STATEMENTS, SQLITE_TRIGGERS
+from extensions import db
 
 PASSWORD = "correct-horse-battery"
 SERVER_DB = os.environ.get("DATABASE_URL", "")

@@ -14,10 +14,10 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import TypeDecorator
 
-from web.auth import can_edit, is_admin
-from extensions import db
-from web.formatting import money, quantity, utc
 from database.integrity import DeleteRefused
+from extensions import db
+from web.auth import can_edit, is_admin
+from web.formatting import money, quantity, utc
 
 
 class CsrfForm(FlaskForm):

@@ -14,15 +14,15 @@ from markupsafe import Markup, escape
 from billing.periods import current_period_start, parse_period, period_label, previous_period
 from billing.run import late_readings
 from extensions import db
-from web.formatting import money, quantity, utc, utc_date
-from jobs.runs import start_job
 from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
+from jobs.runs import start_job
 from models import BillingReading, JobRun
 from reports.billing import client_summary, has_unfinalized, latest_billed_period
 from reports.common import billed_periods
-from web.redirects import safe_next
 from views.base import SecureModelView, fmt_money, fmt_quantity, link
+from web.formatting import money, quantity, utc, utc_date
+from web.redirects import safe_next
 
 DETAIL_ASSETS_SHOWN = 50
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from ingest.batch import ingest_body
 from extensions import db
+from ingest.batch import ingest_body
 from models import Asset, AuditLog, Reading, Suppression
 from tests.api_helpers import bearer, iso, make_client, make_key, make_unit_type, reading
 

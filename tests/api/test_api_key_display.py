@@ -8,8 +8,8 @@ import zlib
 
 from sqlalchemy import func, select
 
-from extensions import db
 from api.keys import find_key
+from extensions import db
 from models import ApiKey, Client
 from tests.conftest import csrf_token
 from tests.livesrv import browser_page, live_server, login

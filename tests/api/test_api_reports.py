@@ -12,8 +12,8 @@ from extensions import db
 from jobs.redis import get_queue
 from jobs.runs import run_job
 from models import BillingReading, Bucket, JobRun, Projection
-from tests.conftest import work_jobs
 from tests.api_helpers import bearer, make_client, make_key, make_unit_type
+from tests.conftest import work_jobs
 
 OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)
 NOV = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from billing.pricing import rate_bucket_usage
-from tests.reference import aggregate, reference_usages
 from billing.usage import BucketUsage, bucket_usages
 from extensions import db
 from models import utcnow
-from tests.factories import DEC, NOV, asset, bucket, client, readings, unit_type
 from tests.conftest import empty_tables
+from tests.factories import DEC, NOV, asset, bucket, client, readings, unit_type
+from tests.reference import aggregate, reference_usages
 
 D = Decimal
 

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from billing.provisioning import preview_provisioning, run_provisioning
 from extensions import db
-from models import Asset, AuditLog, Bucket, Client, JobRun, UnitType, User, bucket_assets
 from ingest.store import NewReading, store_readings
+from models import Asset, AuditLog, Bucket, Client, JobRun, UnitType, User, bucket_assets
 from tests.conftest import csrf_token, work_jobs
 
 TS = datetime(2026, 11, 3, 12, tzinfo=timezone.utc)

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from extensions import db
-from models import Asset, Bucket, Client, UnitType
 from ingest.store import NewReading, store_readings
+from models import Asset, Bucket, Client, UnitType
 from tests.conftest import PASSWORD, make_user
 from tests.livesrv import browser_page, live_server, login
 from tests.reportdata import load_provider

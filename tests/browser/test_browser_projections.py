@@ -4,8 +4,8 @@ import pytest
 from billing.periods import current_period_start
 from extensions import db
 from tests.conftest import PASSWORD, make_user, work_jobs
-from tests.livesrv import browser_page, live_server, login
 from tests.jobs.test_projections_run import build_provider
+from tests.livesrv import browser_page, live_server, login
 
 pytestmark = pytest.mark.browser
 

@@ -1,8 +1,8 @@
 """The user and key commands: idempotent, clear errors, non-zero exits on bad input."""
 from sqlalchemy import select
 
-from extensions import db
 from api.keys import find_key, hash_key
+from extensions import db
 from models import ApiKey, Client, User
 
 

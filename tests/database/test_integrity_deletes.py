@@ -20,8 +20,8 @@ from models import (
     finalized_line_assets,
 )
 from tests.api_helpers import bearer, make_key
-from tests.factories import asset, bucket, client as make_client, readings, unit_type
 from tests.conftest import csrf_token, logged_in
+from tests.factories import asset, bucket, client as make_client, readings, unit_type
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
 OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)

@@ -13,8 +13,8 @@ from app import create_app
 from billing.run import bill_period
 from extensions import db
 from models import Asset, BillingReading, Bucket, Client, UnitType, finalized_line_assets
-from tests.factories import asset, bucket, client as make_client, readings
 from tests.database.test_migrations import fresh_database_url
+from tests.factories import asset, bucket, client as make_client, readings
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
 OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)

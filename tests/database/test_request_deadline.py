@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from database import deadline
-from ingest.batch import ingest_body
 from app import create_app
+from database import deadline
 from extensions import db
+from ingest.batch import ingest_body
 from models import Asset, AuditLog, Reading
 from tests.api_helpers import bearer, make_key, make_unit_type, reading
 

@@ -18,8 +18,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from dev.supervisor import Child, Supervisor
+from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from tests.conftest import SERVER_DB, with_search_path
 
 ROOT = Path(__file__).resolve().parents[2]

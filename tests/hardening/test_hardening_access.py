@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from extensions import db
 from api.keys import create_api_key
+from extensions import db
 from models import ApiKey, Asset, AuditLog, Bucket, Client, JobRun, Suppression, UnitType, User
 from tests.api_helpers import bearer, reading
 from tests.conftest import PASSWORD, AuthActions, csrf_token, make_user

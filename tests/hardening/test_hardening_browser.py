@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import PASSWORD, make_user
-from tests.livesrv import browser_page, live_server, login
 from tests.hardening.test_hardening_input import COMMENT_OPEN, XSS, hostile_billed_period
+from tests.livesrv import browser_page, live_server, login
 
 pytestmark = pytest.mark.browser
 

@@ -23,12 +23,12 @@ from rq.registry import StartedJobRegistry
 from billing.periods import current_period_start, period_label, previous_period
 from billing.run import bill_period
 from extensions import db
+from ingest.store import NewReading, store_readings
 from jobs.redis import get_queue, get_redis
-from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused
+from jobs.runs import start_job
 from models import Asset, BillingReading, Bucket, Client, JobRun, Reading, UnitType, bucket_assets
-from ingest.store import NewReading, store_readings
 from tests.api_helpers import bearer, make_key, make_unit_type, reading
 from tests.conftest import AuthActions, csrf_token, make_user
 from tests.hardening.test_hardening_load import load

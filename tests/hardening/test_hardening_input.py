@@ -21,8 +21,8 @@ from billing.export import export_period
 from billing.periods import current_period_start, previous_period
 from billing.run import bill_period
 from extensions import db
-from models import Asset, Bucket, Client, JobRun, UnitType
 from ingest.store import NewReading, store_readings
+from models import Asset, Bucket, Client, JobRun, UnitType
 from tests.api_helpers import bearer, make_key
 from tests.conftest import csrf_token
 

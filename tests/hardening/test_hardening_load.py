@@ -1,5 +1,5 @@
 """Under load, nothing is lost and the bill is exact: 8 ingest clients post overlapping batches through gunicorn
-(3 processes on 127.0.0.1) while billing and projection runs go on in a real `rq worker`, on the test's own
+(3 processes on 127.0.0.1) while billing and projection runs go on in a real worker (`flask --app app worker`), on the test's own
 database (SQLite file or PostgreSQL schema) and Redis. bench/load.py runs the same on a larger scale.
 
 Bounded for CI: 6,000 distinct readings (5 unit types x 60 assets x 20 hours), each posted twice in batches of

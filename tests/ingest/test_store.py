@@ -7,8 +7,8 @@ from decimal import Decimal
 from sqlalchemy import select, text
 
 from extensions import db
-from models import Asset, AssetUnit, Reading
 from ingest.store import NewReading, micro, store_readings
+from models import Asset, AssetUnit, Reading
 from tests.api_helpers import make_unit_type
 
 UTC = timezone.utc

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from extensions import db
-from models import Asset, Reading, Suppression
 from ingest.suppressions import SuppressionMatcher, compile_regex, compile_suppressions
+from ingest.suppressions import check_regex
+from models import Asset, Reading, Suppression
 from tests.api_helpers import bearer, make_key, make_unit_type, reading
 from tests.conftest import csrf_token
-from ingest.suppressions import check_regex
 
 URL = "/api/v1/readings"
 CATASTROPHIC = "(a+)+$"  # backtracking engines take 2^n steps on "a"*n + "b"

@@ -16,8 +16,8 @@ from billing.run import bill_period
 from extensions import db
 from models import ApiKey, AuditLog, BillingReading, JobRun, User
 from tests.api_helpers import bearer, make_key
-from tests.factories import asset, bucket, client, readings
 from tests.conftest import AuthActions, csrf_token, make_user, work_jobs
+from tests.factories import asset, bucket, client, readings
 
 PAGE = "/admin/billingreading/"
 LAST = previous_period(current_period_start())

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from billing.export import neutralise
 from billing.run import bill_period
 from extensions import db
-from jobs.runs import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, create_run
+from jobs.runs import start_job
 from models import Asset, AuditLog, BillingReading, JobRun
-from tests.factories import NOV, asset, bucket, client, readings, unit_type
 from tests.conftest import csrf_token, work_jobs
+from tests.factories import NOV, asset, bucket, client, readings, unit_type
 
 OCT = NOV.replace(month=10)
 ADMIN = Requester("admin@example.com", "admin")

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from billing.periods import current_period_start, next_period, period_label
 from billing.projections import project_usage, run_projections
 from extensions import db
-from jobs.runs import start_job
+from ingest.store import NewReading, store_readings
 from jobs.rights import Requester
 from jobs.runs import create_run
+from jobs.runs import start_job
 from models import Asset, Bucket, Client, JobRun, Projection, UnitType
-from ingest.store import NewReading, store_readings
 from tests.conftest import csrf_token, work_jobs
 
 NOV, DEC = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc)

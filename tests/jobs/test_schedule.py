@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from billing.periods import current_period_start, period_label, previous_period
 from extensions import db
-from tests.conftest import work_jobs
 from jobs.redis import get_redis
 from jobs.runs import create_run
 from jobs.scheduled import scheduled_projections, scheduled_provisioning
 from models import JobRun
+from tests.conftest import work_jobs
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from extensions import db
-from models import Asset, Client, UnitType
 from ingest.store import NewReading, store_readings
+from models import Asset, Client, UnitType
 from reports.clients import billing_history, client_buckets
 from reports.usage import asset_usage
 from tests.reportdata import NOV, NOW, OCT, SEP

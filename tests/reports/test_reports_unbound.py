@@ -5,8 +5,8 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from extensions import db
-from models import Asset, Bucket, Client, UnitType
 from ingest.store import NewReading, store_readings
+from models import Asset, Bucket, Client, UnitType
 from reports.assets import unbound_asset_ids, unbound_count
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from billing.run import bill_period
 from extensions import db
 from models import JobRun, utcnow
-from tests.factories import NOV, asset, bucket, client, readings
 from tests.conftest import csrf_token
+from tests.factories import NOV, asset, bucket, client, readings
 
 PAGE = "/admin/billingreading/"
 OCT = NOV.replace(month=10)

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import update
 
 from extensions import db
-from models import Asset, Bucket, Client, UnitType
 from ingest.store import NewReading, store_readings
+from models import Asset, Bucket, Client, UnitType
 from tests.conftest import PASSWORD, AuthActions, make_user
 from tests.livesrv import browser_page, live_server, login
 

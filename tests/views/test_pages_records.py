@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from models import Asset, AuditLog, Bucket, Client, UnitType
 from ingest.store import NewReading, store_readings
+from models import Asset, AuditLog, Bucket, Client, UnitType
 from tests.conftest import csrf_token
 
 NOW = datetime.now(timezone.utc)

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from web import auth
 from extensions import db
 from models import User
-from web.security import LOGIN_FAILURES_ALLOWED
 from tests.conftest import PASSWORD, csrf_token, make_user
+from web import auth
+from web.security import LOGIN_FAILURES_ALLOWED
 
 GUESSES = 30
 
