@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DDL,
     Column,
     DateTime,
     ForeignKey,
@@ -31,13 +30,11 @@ from sqlalchemy.orm import NO_VALUE, Mapped, column_property, mapped_column, rel
 from werkzeug.security import generate_password_hash
 
 from extensions import db
-from schema_triggers import CREATE_STATEMENTS
 
 AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
 USER_ROLES = ("admin", "staff", "viewer")
 API_KEY_ROLES = ("admin", "ingest", "readonly")
 SUPPRESSION_TYPES = ("exact", "glob", "regex")
-JOB_KINDS = ("billing", "projection", "provisioning", "export")
 JOB_ACTIVE = ("queued", "running")
 
 MICRO = Decimal("0.000001")
@@ -229,7 +226,7 @@ class BillingReading(db.Model):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     # RESTRICT: a client or bucket goes only after its lines were removed explicitly (integrity.py, audited);
-    # a finalized line is never removed (schema_triggers.py).
+    # a finalized line is never removed (database/triggers.py).
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"))
     bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="RESTRICT"))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -253,8 +250,9 @@ class BillingReading(db.Model):
     bucket: Mapped[Bucket] = relationship()
 
 
-# The assets named in the per-asset details of each finalized line, written by the triggers of schema_triggers.py
-# (created with this table, the last of the two it joins): an asset a finalized line names cannot be deleted.
+# The assets named in the per-asset details of each finalized line, written by the triggers of database/triggers.py
+# (created with this table, the last of the two it joins, by the listeners database/triggers.py registers when it is
+# imported, as app.py does): an asset a finalized line names cannot be deleted.
 finalized_line_assets = Table(
     "finalized_line_assets",
     db.metadata,
@@ -262,9 +260,6 @@ finalized_line_assets = Table(
     Column("asset_id", ForeignKey("assets.id", ondelete="RESTRICT"), primary_key=True),
     Index("ix_finalized_line_assets_asset", "asset_id"),
 )
-for dialect_name, statements in CREATE_STATEMENTS.items():
-    for statement in statements:
-        event.listen(finalized_line_assets, "after_create", DDL(statement).execute_if(dialect=dialect_name))
 
 
 class Projection(db.Model):

@@ -51,8 +51,8 @@ def make_engine(url: str) -> sa.Engine:
 
 def generate(url: str, assets: int, buckets: int, readings: int) -> None:
     """A fresh schema and the data, generated inside the database (recursive CTE / generate_series)."""
+    from database import triggers  # noqa: F401  (registers the tables and their finalized-line triggers)
     from extensions import db
-    import models  # noqa: F401  (registers the tables)
 
     if url.startswith("postgresql"):
         admin = sa.create_engine(url)
@@ -138,7 +138,7 @@ def phase_floor(session: Session) -> int:
 
 def phase_naive(session: Session, sample_buckets: int) -> int:
     """Readings loaded as ORM objects and aggregated in Python (billing.reference) for the first sample buckets."""
-    from billing.reference import reference_usages
+    from tests.reference import reference_usages
 
     usages = reference_usages(session, PERIOD, PERIOD_END, list(range(1, sample_buckets + 1)))
     return len(usages)

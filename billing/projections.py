@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from billing.periods import current_period_start, next_period
 from billing.pricing import pct_of_commit, rate_bucket_usage
 from billing.usage import bucket_usages
+from database.upsert import conflict_insert
 from models import MICRO, Bucket, Projection, utcnow
-from upsert import conflict_insert
 
 FIRST_HOUR = timedelta(hours=1)
 CHUNK = 1000

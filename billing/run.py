@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from audit import audit_bulk
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import bucket_status, rate_bucket_usage
 from billing.usage import BucketUsage, bucket_specs, usage_for_specs
+from database.audit import audit_bulk
 from models import Asset, BillingReading, Bucket, Reading, UnitType, bucket_assets, utcnow
 
 Progress = Callable[[int, str], None]

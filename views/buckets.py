@@ -7,12 +7,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from billing.periods import current_period_start
 from extensions import db
-from models import AGGREGATIONS, Bucket, Projection
-from validation import non_negative
+from models import AGGREGATIONS, Bucket
+from reports.buckets import projected_current_usage
 from views.base import SecureModelView, link
-from formatting import quantity
+from views.forms import non_negative
+from web.formatting import quantity
 
 
 def unique_name_per_client(form, field) -> None:
@@ -85,11 +85,7 @@ class BucketView(SecureModelView):
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
-        ids = [row.id for row in rows]
-        g.bucket_usage = dict(db.session.execute(
-            select(Projection.bucket_id, Projection.current_usage)
-            .where(Projection.bucket_id.in_(ids), Projection.period_start == current_period_start())
-        ).all()) if ids else {}
+        g.bucket_usage = projected_current_usage(db.session, [row.id for row in rows])
         return count, rows
 
     @action("review", "Mark reviewed", "Mark the selected buckets as reviewed (check their commits first)?")

@@ -6,15 +6,15 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from auth import can_edit
 from extensions import db
 from models import Asset, Client, utcnow
 from reports.clients import billing_history, client_buckets
-from redirects import safe_next
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
 from views.base import HiddenView
+from web.auth import can_edit
+from web.redirects import safe_next
 
 
 class ClientPage(HiddenView):

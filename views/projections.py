@@ -9,12 +9,12 @@ from sqlalchemy import exists, func
 
 from billing.periods import current_period_start, period_label
 from extensions import db
-from formatting import percent
-from jobs.registry import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
+from jobs.runs import start_job
 from models import Bucket, JobRun, Projection
 from views.base import SecureModelView, fmt_money, fmt_quantity, fmt_time, link
+from web.formatting import percent
 
 
 def over_commit():

@@ -9,12 +9,13 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from billing.provisioning import PlannedBinding, preview_provisioning
 from extensions import db
-from jobs.registry import start_job
+from ingest.suppressions import check_glob
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
+from jobs.runs import start_job
 from models import AGGREGATIONS, JobRun, UnitType
-from validation import check_glob, form_check, non_negative
 from views.base import SecureModelView, fmt_money
+from views.forms import form_check, non_negative
 
 
 def on_off(view, context, model, name) -> Markup:
