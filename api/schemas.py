@@ -19,7 +19,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from models import AGGREGATIONS, SUPPRESSION_TYPES
+from models import AGGREGATIONS, MAX_GAP_LIMIT, SUPPRESSION_TYPES
 from validation import check_glob, non_negative_decimal
 
 MAX_ITEMS = 10_000
@@ -127,6 +127,7 @@ class UnitTypeIn(Strict):
     overage_price: amount("overage_price") = Decimal("0")
     auto_provision: bool = False
     filter_pattern: Glob = "*"
+    max_gap_minutes: int = Field(default=60, ge=1, le=MAX_GAP_LIMIT)
 
 
 class UnitTypePatch(Strict):
@@ -137,6 +138,7 @@ class UnitTypePatch(Strict):
     overage_price: amount("overage_price") | None = None
     auto_provision: bool | None = None
     filter_pattern: Glob | None = None
+    max_gap_minutes: int | None = Field(default=None, ge=1, le=MAX_GAP_LIMIT)
 
 
 class UnitTypeOut(BaseModel):
@@ -148,6 +150,7 @@ class UnitTypeOut(BaseModel):
     overage_price: DecimalOut
     auto_provision: bool
     filter_pattern: str
+    max_gap_minutes: int
 
 
 class BucketIn(Strict):
