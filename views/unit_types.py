@@ -46,7 +46,8 @@ class UnitTypeView(SecureModelView):
                            "description": "Glob on the asset id, e.g. vm-* ; * matches every asset.",
                            "default": "*"},
         "max_gap_minutes": {"label": "Max gap (minutes)", "default": 60,
-                            "validators": [InputRequired(), NumberRange(min=1, max=MAX_GAP_LIMIT)],
+                            "filters": [lambda minutes: 60 if minutes is None else minutes],  # left empty: 60
+                            "validators": [NumberRange(min=1, max=MAX_GAP_LIMIT)],
                             "description": "time_weighted: a reading holds until the next one, this long at most."},
     }
     empty_message = "No unit types"
