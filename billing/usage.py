@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import BindParameter, Integer, Select, and_, bindparam, case, func, select, type_coerce
+from sqlalchemy import BigInteger, BindParameter, Integer, cast, Select, and_, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from billing.time_weighted import time_weighted_stats, window_hours
@@ -216,7 +216,7 @@ def _time_weighted(session: Session, start: datetime, end: datetime, bucket_filt
     """(asset, unit) -> (usage, gap hours) for pairs of time_weighted buckets, with their unit type's max gap."""
     pairs = (
         select(bucket_assets.c.asset_id, Bucket.unit_type_id,
-               (UnitType.max_gap_minutes * 60_000_000).label("gap_us"))
+               (cast(UnitType.max_gap_minutes, BigInteger) * 60_000_000).label("gap_us"))
         .join(Bucket, Bucket.id == bucket_assets.c.bucket_id)
         .join(UnitType, UnitType.id == Bucket.unit_type_id)
         .join(Asset, Asset.id == bucket_assets.c.asset_id)
