@@ -62,16 +62,18 @@ def time_weighted_stats(session: Session, pairs, start: datetime, end: datetime)
     widest = session.scalar(select(func.max(pairs.c.gap_us)))
     if widest is None:
         return {}
-    t = ts_us_sql(dialect)
-    ordered = (
-        select(Reading.asset_id, Reading.unit_type_id, type_coerce(Reading.value, BigInteger).label("v"),
-               t.label("t"), pairs.c.gap_us,
-               func.lead(t).over(partition_by=(Reading.asset_id, Reading.unit_type_id),
-                                 order_by=Reading.ts).label("nxt"))
+    stamped = (  # each timestamp converted once, then LEAD over the converted value
+        select(Reading.asset_id, Reading.unit_type_id, Reading.ts, type_coerce(Reading.value, BigInteger).label("v"),
+               ts_us_sql(dialect).label("t"), pairs.c.gap_us)
         .join(pairs, and_(Reading.asset_id == pairs.c.asset_id, Reading.unit_type_id == pairs.c.unit_type_id))
         .where(Reading.ts >= start - timedelta(microseconds=int(widest)), Reading.ts < end)
-        .subquery("ordered")
+        .subquery("stamped")
     )
+    ordered = select(
+        stamped.c.asset_id, stamped.c.unit_type_id, stamped.c.v, stamped.c.t, stamped.c.gap_us,
+        func.lead(stamped.c.t).over(partition_by=(stamped.c.asset_id, stamped.c.unit_type_id),
+                                    order_by=stamped.c.ts).label("nxt"),
+    ).subquery("ordered")
     until = _least(dialect, func.coalesce(ordered.c.nxt, ordered.c.t + ordered.c.gap_us),
                    ordered.c.t + ordered.c.gap_us, literal(hi, BigInteger))
     held_raw = until - _greatest(dialect, ordered.c.t, literal(lo, BigInteger))
