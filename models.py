@@ -131,8 +131,9 @@ class UnitType(db.Model):
     overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     auto_provision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     filter_pattern: Mapped[str] = mapped_column(String(200), default="*", server_default="*")
-    # time_weighted: how long a reading holds at most when no next reading comes (DESIGN.md "Time-weighted usage")
-    max_gap_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    # time_weighted: how long a reading holds at most when no next reading comes (DESIGN.md "Time-weighted usage");
+    # the default is the server's only, so inserts built from this model also work on schemas before the column
+    max_gap_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
 
     def __str__(self) -> str:
         return self.name
