@@ -68,3 +68,6 @@ def register_commands(app: Flask) -> None:
 
     for command in billing_commands:
         app.cli.add_command(command)
+    from jobs.alerts import detect_alerts_command
+
+    app.cli.add_command(detect_alerts_command)

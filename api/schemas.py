@@ -127,6 +127,7 @@ class UnitTypeIn(Strict):
     overage_price: amount("overage_price") = Decimal("0")
     auto_provision: bool = False
     filter_pattern: Glob = "*"
+    silent_after_hours: int = Field(24, ge=1, le=8760)
 
 
 class UnitTypePatch(Strict):
@@ -137,6 +138,7 @@ class UnitTypePatch(Strict):
     overage_price: amount("overage_price") | None = None
     auto_provision: bool | None = None
     filter_pattern: Glob | None = None
+    silent_after_hours: int | None = Field(None, ge=1, le=8760)
 
 
 class UnitTypeOut(BaseModel):
@@ -148,6 +150,7 @@ class UnitTypeOut(BaseModel):
     overage_price: DecimalOut
     auto_provision: bool
     filter_pattern: str
+    silent_after_hours: int
 
 
 class BucketIn(Strict):

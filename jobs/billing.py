@@ -10,10 +10,13 @@ from models import JobRun
 def billing_work(run: JobRun, progress: Progress) -> str:
     from billing.periods import parse_period
     from billing.run import bill_period
+    from jobs.webhooks import announce_billing
 
     parameters = run.parameters or {}
     period_start = parse_period(parameters.get("period", ""))
-    return bill_period(db.session, period_start, finalize=bool(parameters.get("finalize")), progress=progress).message
+    summary = bill_period(db.session, period_start, finalize=bool(parameters.get("finalize")), progress=progress)
+    announce_billing(summary, run.id)  # after bill_period's commit: the events never announce lines not written
+    return summary.message
 
 
 @in_app_context

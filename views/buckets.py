@@ -1,7 +1,7 @@
 """Billing Buckets grid: pricing, commit and the assets a bucket binds."""
 from __future__ import annotations
 
-from flask import flash, g
+from flask import current_app, flash, g
 from flask_admin.actions import action
 from markupsafe import Markup
 from sqlalchemy import select
@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, ValidationEr
 from billing.periods import current_period_start
 from extensions import db
 from models import AGGREGATIONS, Bucket, Projection
+from reports.anomalies import Anomaly, anomalies
 from validation import non_negative
 from views.base import SecureModelView, link
 from formatting import quantity
@@ -41,6 +42,7 @@ def current_usage(view, context, model, name) -> str:
 
 class BucketView(SecureModelView):
     list_template = "meterdesk/list_marked.html"
+    details_template = "meterdesk/bucket_details.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
                    "reviewed", "enabled")
     column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
@@ -79,6 +81,11 @@ class BucketView(SecureModelView):
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
+
+    def anomaly_of(self, bucket: Bucket) -> Anomaly | None:
+        """The bucket's usage anomaly this period, if any (flagged on the bucket page)."""
+        found = anomalies(db.session, current_app.config["ANOMALY_PCT"], bucket_id=bucket.id)
+        return found[0] if found else None
 
     def row_css_class(self, row: Bucket) -> str:
         return "" if row.reviewed else "unreviewed"
