@@ -15,6 +15,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() on arrival
 
     @property
     def json(self) -> dict:
@@ -49,7 +50,7 @@ def receiver(statuses: list[int] | None = None, delay: float = 0.0) -> Iterator[
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with lock:
-                state.requests.append(Received(self.path, {k: v for k, v in self.headers.items()}, body))
+                state.requests.append(Received(self.path, dict(self.headers.items()), body, time.monotonic()))
                 status = state.statuses.pop(0) if state.statuses else 200
             if state.delay:
                 time.sleep(state.delay)
