@@ -8,7 +8,7 @@ from markupsafe import Markup
 from sqlalchemy import inspect, select
 from wtforms import SelectMultipleField
 from wtforms.validators import DataRequired, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput
 
 from audit import audit_rows
 from extensions import db
@@ -22,8 +22,17 @@ from webhooks.urls import MAX_URL_LENGTH, check_webhook_url
 QUEUE_DOWN = "The job queue is unavailable; try again shortly."
 
 
+def checkbox_list(field, **kwargs) -> Markup:
+    """Each choice as a Bootstrap 4 checkbox row (WTForms' ListWidget draws a bare list the admin CSS overlaps)."""
+    rows = []
+    for option in field:
+        rows.append(Markup('<div class="form-check">{} {}</div>').format(
+            option(class_="form-check-input"), option.label(class_="form-check-label")))
+    return Markup('<div class="event-types pt-1">{}</div>').format(Markup("").join(rows))
+
+
 class CheckboxesField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
+    widget = staticmethod(checkbox_list)
     option_widget = CheckboxInput()
 
 
@@ -61,8 +70,8 @@ class WebhookView(SecureModelView):
                     "condition cleared).")}
     form_args = {"url": {"label": "URL", "validators": [DataRequired(), form_check(check_webhook_url)],
                          "description": f"http:// or https:// (at most {MAX_URL_LENGTH} characters). Each event is "
-                                        "POSTed as JSON, signed in X-Meterdesk-Signature: sha256=<HMAC-SHA256 of the "
-                                        "body with the secret>."}}
+                                        "POSTed as JSON and signed: the X-Meterdesk-Signature header holds sha256= and "
+                                        "the hex HMAC-SHA256 of the raw body with the webhook's secret."}}
     empty_message = "No webhooks"
     intro = ("Meterdesk POSTs events to these URLs from the job queue: 10 s timeout, up to 5 tries within about an "
              "hour, every attempt in the delivery log. The signing secret is shown once, when the webhook is made.")
@@ -142,6 +151,7 @@ class WebhookDeliveryView(SecureModelView):
     admin_only = True
     allow_create = allow_edit = allow_delete = False
     can_view_details = False
+    column_display_actions = False
     column_list = ("created_at", "webhook", "event_type", "event_id", "attempt", "status_code", "duration_ms",
                    "error")
     column_labels = {"created_at": "Time", "webhook": "Webhook", "event_type": "Event", "event_id": "Event ID",
