@@ -130,7 +130,8 @@ class UnitType(db.Model):
     overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     auto_provision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     filter_pattern: Mapped[str] = mapped_column(String(200), default="*", server_default="*")
-    silent_after_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    # server default only: rows written by older code (or at older revisions) get it from the database
+    silent_after_hours: Mapped[int] = mapped_column(Integer, server_default="24")
 
     def __str__(self) -> str:
         return self.name

@@ -71,5 +71,8 @@ def downgrade() -> None:
     op.drop_index("ix_webhook_events_pending", table_name="webhook_events")
     op.drop_table("webhook_events")
     op.drop_table("webhooks")
-    with op.batch_alter_table("unit_types") as batch_op:
-        batch_op.drop_column("silent_after_hours")
+    if op.get_bind().dialect.name == "sqlite":
+        # natively (SQLite >= 3.35): a batch "recreate" would drop unit_types, which buckets' RESTRICT keys refuse
+        op.execute("ALTER TABLE unit_types DROP COLUMN silent_after_hours")
+    else:
+        op.drop_column("unit_types", "silent_after_hours")
