@@ -18,7 +18,7 @@ from models import AlertEpisode, BillingReading, WebhookDelivery, WebhookEvent, 
 from webhooks.signing import signature_matches
 from tests.webhooks.helpers import asset, bucket, last_periods, line, owner, projection, read, unit, webhook
 from tests.webhooks.receiver import receiver
-from tests.webhooks.worker import rq_worker, wait_until
+from tests.webhooks.worker import rq_worker
 
 ALERT_EVENTS = ["asset.silent", "usage.anomaly", "bucket.projected_over"]
 
