@@ -74,8 +74,7 @@ def export_csv_command(period: str, out: Path) -> None:
     """Export a period's billing lines: a zip with one CSV per unit type."""
     label = checked_period(period)
     if not out.parent.is_dir():
-        raise click.BadParameter(f"the folder {out.parent} does not exist (it is not created for you)",
-                                 param_hint="--out")
+        raise click.ClickException(f"--out: the folder {out.parent} does not exist (it is not created for you).")
     run_foreground("export", {"period": label}, label, out=out)
 
 
