@@ -16,6 +16,7 @@ RECORDS = ("clients", "unit-types", "buckets", "assets", "suppressions", "webhoo
 
 MATRIX = [
     ("POST", "/api/v1/readings", [reading()], {"admin", "ingest"}),
+    ("GET", "/api/v1/readings", None, {"admin", "ingest", "readonly"}),
     ("GET", "/api/v1/billing?period=2026-10", None, {"admin", "readonly"}),
     ("GET", "/api/v1/projections", None, {"admin", "readonly"}),
     ("GET", "/api/v1/jobs/1", None, {"admin", "readonly"}),
@@ -25,7 +26,8 @@ MATRIX = [
     ("GET", "/api/v1/anomalies", None, {"admin", "readonly"}),
     ("GET", "/api/v1/webhooks/1/deliveries", None, {"admin"}),
 ] + [
-    (method, f"/api/v1/{name}{suffix}", body, {"admin"})
+    (method, f"/api/v1/{name}{suffix}", body,
+     {"admin", "ingest", "readonly"} if (name, method, suffix) == ("unit-types", "GET", "") else {"admin"})
     for name in RECORDS
     for method, suffix, body in (("GET", "", None), ("POST", "", {}), ("GET", "/1", None),
                                  ("PATCH", "/1", {}), ("DELETE", "/1", None))
