@@ -1,6 +1,7 @@
 """Billing periods: `YYYY-MM` parsing, the months around a year end, and the bounds of what is a real month."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -74,3 +75,15 @@ def test_label_and_month_start():
 def test_last_periods_are_the_ones_before_oldest_first_across_a_year_end():
     assert last_periods(3, utc(2026, 2, 15)) == [utc(2025, 11), utc(2025, 12), utc(2026, 1)]
     assert last_periods(0, utc(2026, 2)) == []
+
+
+def test_a_moment_is_placed_in_utc_whatever_the_machines_time_zone(monkeypatch):
+    # 2026-11-30 23:00 UTC is already December 1st in Auckland (+13:00): the period is still November
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    try:
+        assert period_of(utc(2026, 11, 30, 23)) == utc(2026, 11)
+        assert current_period_start(utc(2026, 11, 30, 23)) == utc(2026, 11)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
