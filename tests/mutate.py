@@ -24,21 +24,25 @@ ALSO_COPY = ["templates", "static", "migrations", "bench", "instance", "pytest.i
 SKIP_COPY = shutil.ignore_patterns(".venv", "mutants", "__pycache__", ".pytest_cache", ".hypothesis", ".git",
                                    "node_modules", "*.db", "*.sqlite*")
 
-BILLING_TESTS = ["tests/billing", "tests/jobs/test_billing_jobs.py", "tests/jobs/test_projections_run.py"]
+BILLING_RUN = ["tests/billing/test_billing_run.py", "tests/jobs/test_billing_jobs.py"]
 MODULES: dict[str, list[str]] = {
-    "billing/periods.py": ["tests/billing", "tests/jobs/test_schedule.py", "tests/jobs/test_projections_run.py"],
-    "billing/pricing.py": ["tests/billing", "tests/reports/test_reports_over_under.py"],
-    "billing/projections.py": ["tests/billing/test_projections.py", "tests/jobs/test_projections_run.py"],
+    "billing/periods.py": ["tests/billing/test_periods.py", "tests/billing/test_projection_rules.py",
+                           "tests/jobs/test_schedule.py", *BILLING_RUN],
+    "billing/pricing.py": ["tests/billing/test_pricing.py", "tests/billing/test_projections.py",
+                           "tests/billing/test_projection_rules.py", "tests/reports/test_reports_over_under.py",
+                           *BILLING_RUN],
+    "billing/projections.py": ["tests/billing/test_projections.py", "tests/billing/test_projection_rules.py",
+                               "tests/jobs/test_projections_run.py"],
     "billing/usage.py": ["tests/billing/test_billing_usage.py", "tests/billing/test_usage_rules.py",
                          "tests/billing/test_billing_run.py"],
-    "billing/amounts.py": ["tests/billing", "tests/views/test_forms.py"],
-    "billing/binding.py": ["tests/billing", "tests/reports/test_reports_unbound.py"],
-    "billing/run.py": BILLING_TESTS,
-    "billing/export.py": ["tests/billing", "tests/jobs/test_billing_jobs.py"],
+    "billing/amounts.py": ["tests/views/test_forms.py", "tests/api/test_api_records.py"],
+    "billing/binding.py": ["tests/billing/test_provisioning.py", "tests/reports/test_reports_unbound.py"],
+    "billing/run.py": BILLING_RUN,
+    "billing/export.py": ["tests/billing/test_export_names.py", "tests/jobs/test_billing_jobs.py"],
     "billing/provisioning.py": ["tests/billing/test_provisioning.py"],
     "ingest/batch.py": ["tests/ingest", "tests/api/test_api_ingest.py"],
     "ingest/store.py": ["tests/ingest", "tests/api/test_api_ingest.py"],
-    "ingest/suppressions.py": ["tests/ingest"],
+    "ingest/suppressions.py": ["tests/ingest/test_suppressions_bounded.py", "tests/ingest/test_suppression_rules.py"],
     "api/keys.py": ["tests/api/test_api_auth.py", "tests/api/test_api_key_display.py", "tests/commands/test_cli.py"],
     "database/audit.py": ["tests/database/test_audit.py"],
 }
