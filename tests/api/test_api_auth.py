@@ -9,7 +9,8 @@ from sqlalchemy import select, text
 
 from api import bp
 from extensions import db
-from models import ApiKey, Asset, AuditLog, Bucket, Client, JobRun, Suppression, UnitType, utcnow
+from models import ApiKey, Asset, AuditLog, Bucket, Client, JobRun, Suppression, UnitType, Webhook, utcnow
+from webhooks.signing import new_secret, seal_secret
 from tests.api_helpers import bearer, make_client, make_key, make_unit_type, reading
 
 ROLES = ("admin", "ingest", "readonly")
@@ -22,9 +23,11 @@ BODIES = {  # a valid create body per record type (ids are the `records` fixture
                 "base_price": "1", "overage_price": "1", "asset_ids": []},
     "assets": {"external_id": "vm-9", "source_type": "vmware"},
     "suppressions": {"type": "exact", "pattern": "lab-1"},
+    "webhooks": {"url": "https://hooks.example.com/b", "events": ["asset.silent"]},
 }
 PATCHES = {"clients": {"name": "Spare Ltd"}, "unit-types": {"aggregation": "max"}, "buckets": {"commit": "2"},
-           "assets": {"name": "renamed"}, "suppressions": {"pattern": "lab-2"}}
+           "assets": {"name": "renamed"}, "suppressions": {"pattern": "lab-2"},
+           "webhooks": {"enabled": False}}
 
 MATRIX = [
     ("POST", "/api/v1/readings", [reading()], {"admin", "ingest"}),
@@ -53,7 +56,7 @@ def keys(app):
 @pytest.fixture
 def matrix_keys(app):
     """Keys per role, and records with id 1 that nothing depends on (so an allowed DELETE /1 succeeds): client 1
-    `Spare`, unit type 1 `cpu_hours`, asset 1, suppression 1, job run 1; bucket 1 is client 2's on unit type 2."""
+    `Spare`, unit type 1 `cpu_hours`, asset 1, suppression 1, job run 1, webhook 1; bucket 1 is client 2's on unit type 2."""
     make_unit_type(app, "cpu_hours")
     with app.app_context():
         spare, acme, gb = Client(name="Spare"), Client(name="Acme"), UnitType(name="gb", aggregation="max")
@@ -66,6 +69,8 @@ def matrix_keys(app):
                    commit=Decimal(1), base_price=Decimal(1), overage_price=Decimal(1)),
             JobRun(kind="projections", parameters={}, lock_key="done-1", status="succeeded", progress=100,
                    requested_by="test", message="Done"),
+            Webhook(url="https://hooks.example.com/a", events=["asset.silent"],
+                    secret=seal_secret(new_secret(), app.config["SECRET_KEY"])),
         ])
         db.session.commit()
     return {role: make_key(app, role) for role in ROLES}

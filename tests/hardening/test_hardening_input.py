@@ -22,7 +22,7 @@ from billing.periods import current_period_start, previous_period
 from billing.run import bill_period
 from extensions import db
 from ingest.store import NewReading, store_readings
-from models import ApiKey, Asset, Bucket, Client, JobRun, Suppression, UnitType, User
+from models import ApiKey, Asset, Bucket, Client, JobRun, Suppression, UnitType, User, Webhook
 from tests.api_helpers import bearer, make_key
 from tests.conftest import csrf_token
 
@@ -91,7 +91,7 @@ def seeded(app):
 
 
 GRID_MODELS = {"client": Client, "asset": Asset, "bucket": Bucket, "unittype": UnitType, "suppression": Suppression,
-               "apikey": ApiKey, "user": User}
+               "apikey": ApiKey, "user": User, "webhook": Webhook}
 
 
 def rows_of(app, grid: str) -> int:
