@@ -18,8 +18,9 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("MUTATE_ROOT", Path(__file__).resolve().parent.parent))
 SCRATCH = Path(os.environ.get("MUTATE_SCRATCH", "/tmp/meterdesk-mutate"))
-CODE = ["app.py", "config.py", "extensions.py", "models.py", "api", "billing", "commands", "database", "dev",
-        "ingest", "jobs", "reports", "views", "web"]
+NOT_CODE = {"tests", "bench", "migrations", "instance", "static", "templates", "node_modules"}
+CODE = sorted(p.name for p in ROOT.iterdir() if not p.name.startswith(".") and p.name not in NOT_CODE
+              and ((p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"))
 ALSO_COPY = ["templates", "static", "migrations", "bench", "instance", "pytest.ini"]
 SKIP_COPY = shutil.ignore_patterns(".venv", "mutants", "__pycache__", ".pytest_cache", ".hypothesis", ".git",
                                    "node_modules", "*.db", "*.sqlite*")
