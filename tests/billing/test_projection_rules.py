@@ -72,3 +72,9 @@ def test_a_run_reports_reading_usage_then_each_chunk(app):
         run_projections(db.session, now=MID_NOV, progress=lambda percent, message: seen.append((percent, message)))
     # 10 + 85·2//2 = 95 after the one chunk of 2 buckets
     assert seen == [(5, "Reading usage"), (95, "Projected 2 of 2 buckets")]
+
+
+def test_elapsed_time_counts_to_the_microsecond():
+    # 1,000,000 · 2,592,000,000,000 µs / 1,296,000,500,000 µs (15 days and half a second) = 1999999.2283950...
+    later = NOV + timedelta(days=15, microseconds=500000)
+    assert project_usage(D(1000000), "sum", NOV, DEC, later) == D("1999999.228395")
