@@ -49,6 +49,7 @@ class AssetView(SecureModelView):
         "name": {"validators": [Length(max=255)]},
     }
     empty_message = "No assets"
+    heading = "Assets"
     shows_disregarded = False
 
     def __init__(self, name: str = "All", endpoint: str = "asset", category: str | None = "Assets", **kwargs) -> None:
@@ -97,6 +98,7 @@ class AssetView(SecureModelView):
 
 class NewAssetView(AssetView):
     empty_message = "No new assets"
+    heading = "New Assets"
 
     def scope(self, query):
         return super().scope(query).filter(Asset.acknowledged.is_(False))
@@ -104,6 +106,7 @@ class NewAssetView(AssetView):
 
 class UnassignedAssetView(AssetView):
     empty_message = "No unassigned assets"
+    heading = "Unassigned Assets"
 
     def scope(self, query):
         return super().scope(query).filter(Asset.client_id.is_(None))
@@ -115,6 +118,7 @@ class DisregardedAssetView(AssetView):
     column_labels = dict(AssetView.column_labels, external_id="Asset ID")
     column_sortable_list = ("external_id", ("client", "client.name"), "last_seen_at")
     empty_message = "No disregarded assets"
+    heading = "Disregarded Assets"
     intro = ("Disregarded assets are hidden from default views and excluded from billing. "
              "Historical data is preserved.")
     shows_disregarded = True

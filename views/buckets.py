@@ -76,6 +76,7 @@ class BucketView(SecureModelView):
         "overage_price": {"validators": [InputRequired(), non_negative]},
     }
     empty_message = "No buckets"
+    heading = "Billing Buckets"
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
