@@ -95,7 +95,8 @@ class BillingReadingView(SecureModelView):
                    "details")
     column_labels = {"bucket_id": "Bucket ID", "period_start": "Period Start", "period_end": "Period End",
                      "total_usage": "Total Usage", "final_cost": "Final Cost", "client.name": "Client",
-                     "details": "Details"}
+                     "details": "Details", "bucket.name": "Bucket"}
+    column_searchable_list = ("client.name", "bucket.name")
     column_filters = (PeriodFilter(), "client.name", "bucket_id", "finalized")
     column_sortable_list = (("client", "client.name"), "bucket_id", "period_start", "period_end", "total_usage",
                             "final_cost", "finalized")
