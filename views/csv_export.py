@@ -48,7 +48,7 @@ def csv_stream(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
             buffer.truncate()
 
 
-def chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
@@ -88,7 +88,7 @@ class CsvExportMixin:
         return query
 
     def csv_rows(self, query) -> Iterator[list[Any]]:
-        for batch in chunks(query.yield_per(CHUNK)):
+        for batch in chunks(query.yield_per(CHUNK), CHUNK):
             deadline.check()
             self.csv_prepare(batch)
             for row in batch:
