@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.blueprint import bp
+from api.openapi_alerts import add_alert_paths, alert_models
 from api.records import MAX_PER_PAGE, RESOURCES
 from api.schemas import (
     MAX_ITEMS, BillingReadingOut, BillingRun, ErrorOut, IngestOut, JobRunOut, JobStarted, ProjectionOut,
@@ -104,7 +105,7 @@ def _models() -> list[type[BaseModel]]:
                                      JobRunOut, page_of(BillingReadingOut), page_of(ProjectionOut)]
     for resource in RESOURCES:
         models += [resource.create, resource.patch, resource.out, page_of(resource.out)]
-    return models
+    return models + alert_models()
 
 
 @lru_cache(maxsize=1)
@@ -147,6 +148,7 @@ def openapi_document() -> dict[str, Any]:
                                   "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     }
     _record_paths(paths)
+    add_alert_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Meterdesk API", "version": "1.0.0",

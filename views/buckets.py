@@ -3,14 +3,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import flash, g
+from flask import current_app, flash, g
 from flask_admin.actions import action
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from billing.gaps import current_gaps
+from billing.periods import current_period_start
 from extensions import db
 from models import AGGREGATIONS, Bucket
+from reports.anomalies import Anomaly, anomalies
 from reports.buckets import projected_current_usage
 from views.base import SecureModelView, link
 from views.csv_export import CsvExportMixin
@@ -46,8 +49,23 @@ def csv_usage(bucket: Bucket) -> Decimal | None:
     return g.get("csv_bucket_usage", {}).get(bucket.id)
 
 
+def gap_hours_detail(view, context, model, name) -> Markup:
+    """time_weighted buckets: each asset's unit·hours and gap hours this period so far (billing.gaps)."""
+    if model.aggregation != "time_weighted":
+        return Markup("—")
+    rows = current_gaps(db.session, bucket_id=model.id)
+    if not rows:
+        return Markup('<span class="text-muted">No bound assets.</span>')
+    body = Markup("").join(Markup("<tr><td>{}</td><td>{}</td><td>{}</td></tr>").format(
+        link("asset_page.asset", row.external_id, asset_id=row.asset_id), quantity(row.usage),
+        quantity(row.gap_hours)) for row in rows)
+    return Markup('<table class="table table-sm gap-hours"><thead><tr><th>Asset</th><th>Usage (unit·h)</th>'
+                  '<th>Gap Hours</th></tr></thead><tbody>{}</tbody></table>').format(body)
+
+
 class BucketView(CsvExportMixin, SecureModelView):
     list_template = "meterdesk/list_marked.html"
+    details_template = "meterdesk/bucket_details.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
                    "reviewed", "enabled")
     column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
@@ -96,6 +114,15 @@ class BucketView(CsvExportMixin, SecureModelView):
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
+        self.column_formatters_detail = {**self.column_formatters_detail, "gap_hours": gap_hours_detail}
+
+    def get_details_columns(self):
+        return [*super().get_details_columns(), ("gap_hours", "Gap Hours (this period)")]
+
+    def anomaly_of(self, bucket: Bucket) -> Anomaly | None:
+        """The bucket's usage anomaly this period, if any (flagged on the bucket page)."""
+        found = anomalies(db.session, current_app.config["ANOMALY_PCT"], bucket_id=bucket.id)
+        return found[0] if found else None
 
     def row_css_class(self, row: Bucket) -> str:
         return "" if row.reviewed else "unreviewed"
