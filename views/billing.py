@@ -20,7 +20,7 @@ from jobs.runs import start_job
 from models import BillingReading, JobRun
 from reports.billing import client_summary, has_unfinalized, latest_billed_period, summary_totals
 from reports.common import billed_periods
-from views.base import SecureModelView, fmt_money, fmt_quantity, link
+from views.base import SecureModelView, fmt_money, fmt_price, fmt_quantity, link
 from web.formatting import last_day, money, quantity, utc, utc_date
 from web.redirects import safe_next
 
@@ -109,6 +109,8 @@ class BillingReadingView(SecureModelView):
         "period_end": lambda v, c, m, n: last_day(m.period_end),
         "total_usage": fmt_quantity("total_usage"),
         "final_cost": fmt_money("final_cost"),
+        "base_price": fmt_price("base_price"),
+        "overage_price": fmt_price("overage_price"),
         "finalized": finalized_cell,
         "details": details_cell,
     }

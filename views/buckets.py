@@ -15,7 +15,7 @@ from extensions import db
 from models import AGGREGATIONS, Bucket
 from reports.anomalies import Anomaly, anomalies
 from reports.buckets import projected_current_usage
-from views.base import SecureModelView, link
+from views.base import SecureModelView, fmt_price, link
 from views.csv_export import CsvExportMixin
 from views.forms import non_negative
 from web.formatting import quantity
@@ -81,6 +81,8 @@ class BucketView(CsvExportMixin, SecureModelView):
         "name": lambda v, c, m, n: link("bucket.details_view", m.name, id=m.id),
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
         "commit": lambda v, c, m, n: quantity(m.commit),
+        "base_price": fmt_price("base_price"),
+        "overage_price": fmt_price("overage_price"),
         "usage": current_usage,
         "reviewed": reviewed_badge,
     }

@@ -73,3 +73,19 @@ def test_one_day_series_gets_a_week_of_day_ticks():
     assert axis["tickformat"] == "%b %-d" and axis["dtick"] == 86_400_000
     assert axis["range"] == ["2026-11-18 12:00", "2026-11-25 12:00"]
     assert "range" not in day_axis([f"2026-11-{d:02d}" for d in range(1, 26)])
+
+
+def test_bucket_and_billing_line_details_show_sub_cent_prices(app, viewer_client):
+    from tests import factories
+    from tests.reportdata import add_line
+
+    with app.app_context():
+        bucket = factories.bucket("API", commit="1000", base="0.045", overage="0.0625")
+        line = add_line(bucket, previous_period(current_period_start()), "1200")
+        db.session.commit()
+        bucket_id, line_id = bucket.id, line.id
+    bucket_html = viewer_client.get(f"/admin/bucket/details/?id={bucket_id}").get_data(as_text=True)
+    assert "$0.045" in bucket_html and "$0.0625" in bucket_html
+    line_html = viewer_client.get(f"/admin/billingreading/details/?id={line_id}").get_data(as_text=True)
+    # final cost: base 1000 × $0.045 = $45.00 + overage 200 × $0.0625 = $12.50
+    assert "$0.045" in line_html and "$0.0625" in line_html and "$57.50" in line_html
