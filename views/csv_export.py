@@ -40,8 +40,8 @@ def csv_stream(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
     """The CSV text, a line at a time: the header, then one line per row."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in ([header], ([csv_cell(v) for v in r] for r in rows)):
-        for line in row:
+    for lines in ([header], ([csv_cell(v) for v in row] for row in rows)):
+        for line in lines:
             writer.writerow(line)
             yield buffer.getvalue()
             buffer.seek(0)
@@ -49,6 +49,7 @@ def csv_stream(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """The items in lists of `size` (the last one shorter), read lazily."""
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
