@@ -382,6 +382,10 @@ class AuditLog(db.Model):
     old_values: Mapped[dict | None] = mapped_column(JSON)
     new_values: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Read-only: user_id and api_key_id are plain ids (no foreign key), so an entry outlives its user or key.
+    user: Mapped[User | None] = relationship(primaryjoin="foreign(AuditLog.user_id) == User.id", viewonly=True)
+    api_key: Mapped[ApiKey | None] = relationship(primaryjoin="foreign(AuditLog.api_key_id) == ApiKey.id",
+                                                  viewonly=True)
 
 
 class JobRun(db.Model):

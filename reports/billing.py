@@ -3,6 +3,7 @@ whether a period still has lines to finalize."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,6 +30,12 @@ def client_summary(session: Session, period_start: datetime) -> list[dict[str, A
     ).all()
     return [{"client_id": cid, "client": name, "period_start": start, "period_end": end, "buckets": count,
              "total_cost": total} for cid, name, count, total in rows]
+
+
+def summary_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The totals row under client_summary(): clients, buckets billed and their total cost (Decimal)."""
+    return {"clients": len(rows), "buckets": sum(row["buckets"] for row in rows),
+            "total_cost": sum((Decimal(str(row["total_cost"] or 0)) for row in rows), Decimal("0"))}
 
 
 def has_unfinalized(session: Session, period_start: datetime) -> bool:

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from flask import g, make_response
 from flask_admin import expose
+from markupsafe import Markup
 from sqlalchemy import inspect
 from wtforms.validators import DataRequired, Length
 
 from api.keys import new_key
 from models import API_KEY_ROLES, ApiKey
-from views.base import SecureModelView, fmt_time
+from views.base import SecureModelView, fmt_time, link
 
 
 class ApiKeyView(SecureModelView):
     admin_only = True
-    column_list = ("id", "name", "role", "client_id", "enabled", "last_used_at")
-    column_labels = {"id": "ID", "client_id": "Client ID", "last_used_at": "Last Used", "prefix": "Prefix"}
-    column_details_list = ("id", "name", "role", "client_id", "prefix", "enabled", "last_used_at", "created_at")
-    column_searchable_list = ("name", "prefix")
-    column_filters = ("role", "enabled", "client_id")
-    column_formatters = {"last_used_at": fmt_time("last_used_at"), "created_at": fmt_time("created_at")}
+    column_list = ("id", "name", "prefix", "role", "client", "enabled", "last_used_at")
+    column_labels = {"id": "ID", "client_id": "Client ID", "last_used_at": "Last Used", "prefix": "Prefix",
+                     "client": "Client", "client.name": "Client"}
+    column_descriptions = {"prefix": "The key's first characters, as it is shown once at creation: enough to tell "
+                                     "keys apart, never enough to use one."}
+    column_details_list = ("id", "name", "prefix", "role", "client", "enabled", "last_used_at", "created_at")
+    column_searchable_list = ("name", "prefix", "client.name")
+    column_filters = ("role", "enabled", "client.name")
+    column_sortable_list = ("id", "name", "prefix", "role", ("client", "client.name"), "enabled", "last_used_at")
+    column_select_related_list = (ApiKey.client,)
+    column_formatters = {"last_used_at": fmt_time("last_used_at"), "created_at": fmt_time("created_at"),
+                         "prefix": lambda v, c, m, n: Markup("<code>{}…</code>").format(m.prefix),
+                         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id)
+                         if m.client else Markup('<span class="text-muted">all clients</span>')}
     form_columns = ("name", "role", "client", "enabled")
     form_ajax_refs = {"client": {"fields": ("name",), "page_size": 20}}
     form_choices = {"role": [(r, r) for r in API_KEY_ROLES]}

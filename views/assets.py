@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length
 from extensions import db
 from models import Asset, utcnow
 from views.base import SecureModelView, fmt_time, link
+from views.csv_export import CsvExportMixin
 from web.auth import can_edit
 from web.redirects import safe_next
 
@@ -24,13 +25,13 @@ def set_assets(ids: list[str], **values) -> int:
     return len(assets)
 
 
-class AssetView(SecureModelView):
+class AssetView(CsvExportMixin, SecureModelView):
     column_list = ("id", "client", "name", "description", "acknowledged", "enabled", "created_at", "last_seen_at")
     column_labels = {
         "id": "ID", "acknowledged": "Ack", "created_at": "Created", "last_seen_at": "Last Seen",
         "external_id": "Asset ID", "source_type": "Source", "client.name": "Client",
     }
-    column_searchable_list = ("external_id", "name", "description")
+    column_searchable_list = ("external_id", "name", "description", "client.name")
     column_filters = ("client.name", "external_id", "source_type", "acknowledged", "enabled", "last_seen_at", "created_at")
     column_sortable_list = ("id", ("client", "client.name"), "name", "acknowledged", "enabled", "created_at", "last_seen_at")
     column_default_sort = ("id", True)
@@ -49,6 +50,15 @@ class AssetView(SecureModelView):
         "name": {"validators": [Length(max=255)]},
     }
     empty_message = "No assets"
+    heading = "Assets"
+    csv_filename = "assets.csv"
+    csv_columns = (
+        ("id", lambda m: m.id), ("asset_id", lambda m: m.external_id), ("source_type", lambda m: m.source_type),
+        ("name", lambda m: m.name), ("description", lambda m: m.description), ("client_id", lambda m: m.client_id),
+        ("client", lambda m: m.client.name if m.client else None), ("acknowledged", lambda m: m.acknowledged),
+        ("enabled", lambda m: m.enabled), ("created_at", lambda m: m.created_at),
+        ("last_seen_at", lambda m: m.last_seen_at), ("disregarded_at", lambda m: m.disregarded_at),
+    )
     shows_disregarded = False
 
     def __init__(self, name: str = "All", endpoint: str = "asset", category: str | None = "Assets", **kwargs) -> None:
@@ -97,6 +107,7 @@ class AssetView(SecureModelView):
 
 class NewAssetView(AssetView):
     empty_message = "No new assets"
+    heading = "New Assets"
 
     def scope(self, query):
         return super().scope(query).filter(Asset.acknowledged.is_(False))
@@ -104,6 +115,7 @@ class NewAssetView(AssetView):
 
 class UnassignedAssetView(AssetView):
     empty_message = "No unassigned assets"
+    heading = "Unassigned Assets"
 
     def scope(self, query):
         return super().scope(query).filter(Asset.client_id.is_(None))
@@ -111,10 +123,17 @@ class UnassignedAssetView(AssetView):
 
 class DisregardedAssetView(AssetView):
     action_disallowed_list = ("disregard", "acknowledge", "assign")
-    column_list = ("external_id", "client", "last_seen_at")
-    column_labels = dict(AssetView.column_labels, external_id="Asset ID")
-    column_sortable_list = ("external_id", ("client", "client.name"), "last_seen_at")
+    column_list = ("external_id", "client", "last_seen_at", "disregarded_at")
+    column_labels = dict(AssetView.column_labels, external_id="Asset ID", disregarded_at="Disregarded")
+    column_sortable_list = ("external_id", ("client", "client.name"), "last_seen_at", "disregarded_at")
+    column_default_sort = ("disregarded_at", True)
+    column_formatters = dict(
+        AssetView.column_formatters,
+        external_id=lambda v, c, m, n: link("asset_page.asset", m.external_id, asset_id=m.id),
+        disregarded_at=fmt_time("disregarded_at"),
+    )
     empty_message = "No disregarded assets"
+    heading = "Disregarded Assets"
     intro = ("Disregarded assets are hidden from default views and excluded from billing. "
              "Historical data is preserved.")
     shows_disregarded = True

@@ -17,7 +17,7 @@ from sqlalchemy import TypeDecorator
 from database.integrity import DeleteRefused
 from extensions import db
 from web.auth import can_edit, is_admin
-from web.formatting import money, quantity, utc
+from web.formatting import money, price, quantity, utc
 
 
 class CsrfForm(FlaskForm):
@@ -34,6 +34,7 @@ class AccessMixin:
     """Every page needs a login; viewers read; staff and admins write; `admin_only` pages need admin."""
 
     admin_only = False
+    heading = ""  # the page's heading when it differs from its menu entry ("Billing Buckets" under "Buckets")
 
     def is_accessible(self) -> bool:
         if not (current_user.is_authenticated and current_user.active):
@@ -71,6 +72,10 @@ class HiddenView(SecureView):
 
 def fmt_money(attr: str):
     return lambda view, context, model, name: money(getattr(model, attr))
+
+
+def fmt_price(attr: str):
+    return lambda view, context, model, name: price(getattr(model, attr))
 
 
 def fmt_quantity(attr: str):

@@ -18,10 +18,10 @@ from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
 from jobs.runs import start_job
 from models import BillingReading, JobRun
-from reports.billing import client_summary, has_unfinalized, latest_billed_period
+from reports.billing import client_summary, has_unfinalized, latest_billed_period, summary_totals
 from reports.common import billed_periods
-from views.base import SecureModelView, fmt_money, fmt_quantity, link
-from web.formatting import money, quantity, utc, utc_date
+from views.base import SecureModelView, fmt_money, fmt_price, fmt_quantity, link
+from web.formatting import last_day, money, quantity, utc, utc_date
 from web.redirects import safe_next
 
 DETAIL_ASSETS_SHOWN = 50
@@ -95,7 +95,8 @@ class BillingReadingView(SecureModelView):
                    "details")
     column_labels = {"bucket_id": "Bucket ID", "period_start": "Period Start", "period_end": "Period End",
                      "total_usage": "Total Usage", "final_cost": "Final Cost", "client.name": "Client",
-                     "details": "Details"}
+                     "details": "Details", "bucket.name": "Bucket"}
+    column_searchable_list = ("client.name", "bucket.name")
     column_filters = (PeriodFilter(), "client.name", "bucket_id", "finalized")
     column_sortable_list = (("client", "client.name"), "bucket_id", "period_start", "period_end", "total_usage",
                             "final_cost", "finalized")
@@ -105,9 +106,11 @@ class BillingReadingView(SecureModelView):
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
         "bucket_id": lambda v, c, m, n: link("bucket.details_view", m.bucket_id, id=m.bucket_id),
         "period_start": lambda v, c, m, n: utc_date(m.period_start),
-        "period_end": lambda v, c, m, n: utc_date(m.period_end),
+        "period_end": lambda v, c, m, n: last_day(m.period_end),
         "total_usage": fmt_quantity("total_usage"),
         "final_cost": fmt_money("final_cost"),
+        "base_price": fmt_price("base_price"),
+        "overage_price": fmt_price("overage_price"),
         "finalized": finalized_cell,
         "details": details_cell,
     }
@@ -155,6 +158,9 @@ class BillingReadingView(SecureModelView):
         """Per client for the shown period: its buckets billed and total cost."""
         period = self.export_period()
         return client_summary(db.session, parse_period(period)) if period is not None else []
+
+    def summary_totals(self, summary: list[dict[str, Any]]) -> dict[str, Any]:
+        return summary_totals(summary)
 
     def latest_run(self, kind: str) -> JobRun | None:
         return latest_run(kind)

@@ -1,6 +1,8 @@
 """Billing Buckets grid: pricing, commit and the assets a bucket binds."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import current_app, flash, g
 from flask_admin.actions import action
 from markupsafe import Markup
@@ -13,7 +15,8 @@ from extensions import db
 from models import AGGREGATIONS, Bucket
 from reports.anomalies import Anomaly, anomalies
 from reports.buckets import projected_current_usage
-from views.base import SecureModelView, link
+from views.base import SecureModelView, fmt_price, link
+from views.csv_export import CsvExportMixin
 from views.forms import non_negative
 from web.formatting import quantity
 
@@ -42,6 +45,10 @@ def current_usage(view, context, model, name) -> str:
     return quantity(usage.get(model.id)) if model.id in usage else "—"
 
 
+def csv_usage(bucket: Bucket) -> Decimal | None:
+    return g.get("csv_bucket_usage", {}).get(bucket.id)
+
+
 def gap_hours_detail(view, context, model, name) -> Markup:
     """time_weighted buckets: each asset's unit·hours and gap hours this period so far (billing.gaps)."""
     if model.aggregation != "time_weighted":
@@ -56,7 +63,7 @@ def gap_hours_detail(view, context, model, name) -> Markup:
                   '<th>Gap Hours</th></tr></thead><tbody>{}</tbody></table>').format(body)
 
 
-class BucketView(SecureModelView):
+class BucketView(CsvExportMixin, SecureModelView):
     list_template = "meterdesk/list_marked.html"
     details_template = "meterdesk/bucket_details.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
@@ -64,7 +71,7 @@ class BucketView(SecureModelView):
     column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
                      "client.name": "Client", "unit_type.name": "Unit Type", "base_price": "Base Price",
                      "overage_price": "Overage Price"}
-    column_searchable_list = ("name", "source_type")
+    column_searchable_list = ("name", "source_type", "client.name", "unit_type.name")
     column_filters = ("source_type", "client.name", "unit_type.name", "aggregation", "reviewed", "enabled")
     column_sortable_list = ("id", ("client", "client.name"), "name", "source_type", ("unit_type", "unit_type.name"),
                             "aggregation", "commit", "reviewed", "enabled")
@@ -74,6 +81,8 @@ class BucketView(SecureModelView):
         "name": lambda v, c, m, n: link("bucket.details_view", m.name, id=m.id),
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
         "commit": lambda v, c, m, n: quantity(m.commit),
+        "base_price": fmt_price("base_price"),
+        "overage_price": fmt_price("overage_price"),
         "usage": current_usage,
         "reviewed": reviewed_badge,
     }
@@ -94,6 +103,16 @@ class BucketView(SecureModelView):
         "overage_price": {"validators": [InputRequired(), non_negative]},
     }
     empty_message = "No buckets"
+    heading = "Billing Buckets"
+    csv_filename = "buckets.csv"
+    csv_columns = (
+        ("id", lambda m: m.id), ("client_id", lambda m: m.client_id), ("client", lambda m: m.client.name),
+        ("name", lambda m: m.name), ("source_type", lambda m: m.source_type),
+        ("unit_type", lambda m: m.unit_type.name), ("aggregation", lambda m: m.aggregation),
+        ("usage", csv_usage), ("commit", lambda m: m.commit), ("base_price", lambda m: m.base_price),
+        ("overage_price", lambda m: m.overage_price), ("reviewed", lambda m: m.reviewed),
+        ("enabled", lambda m: m.enabled),
+    )
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
@@ -114,6 +133,9 @@ class BucketView(SecureModelView):
         count, rows = super().get_list(*args, **kwargs)
         g.bucket_usage = projected_current_usage(db.session, [row.id for row in rows])
         return count, rows
+
+    def csv_prepare(self, rows: list[Bucket]) -> None:
+        g.csv_bucket_usage = projected_current_usage(db.session, [row.id for row in rows])
 
     @action("review", "Mark reviewed", "Mark the selected buckets as reviewed (check their commits first)?")
     def action_review(self, ids: list[str]) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -114,9 +114,29 @@ def overage_buffer(points: Sequence[Any]) -> go.Figure:
     ], barmode="group")
 
 
+DAY_MS = 86_400_000
+MIN_DAYS_SHOWN = 7
+
+
+def day_axis(days: Sequence[str]) -> dict[str, Any]:
+    """A date axis of whole days: ticks are days (`Nov 25`), never hours or milliseconds, and a short series (one
+    day of readings) is shown in a week-wide window ending at its last day instead of a zoom into one instant."""
+    axis: dict[str, Any] = {"type": "date", "tickformat": "%b %-d", "hoverformat": "%Y-%m-%d"}
+    if not days:
+        return axis
+    first, last = date.fromisoformat(min(days)[:10]), date.fromisoformat(max(days)[:10])
+    if (last - first).days < MIN_DAYS_SHOWN:
+        start = min(first, last - timedelta(days=MIN_DAYS_SHOWN - 1))
+        axis.update(range=[f"{start - timedelta(days=1)} 12:00", f"{last} 12:00"], dtick=DAY_MS)
+    else:
+        axis.update(tick0=f"{first}", nticks=10)
+    return axis
+
+
 def asset_usage(series: dict[str, list[tuple[str, Decimal]]]) -> go.Figure:
     """One line per unit type, each in its own row (units differ, so one shared y axis would mislead)."""
     names = list(series)
+    x_axis = day_axis([day for points in series.values() for day, _ in points])
     rows = len(names)
     gap = 0.12 if rows > 1 else 0.0
     height = (1 - gap * (rows - 1)) / rows
@@ -127,7 +147,7 @@ def asset_usage(series: dict[str, list[tuple[str, Decimal]]]) -> go.Figure:
         top = 1 - index * (height + gap)
         layout[f"yaxis{suffix}"] = dict(domain=[top - height, top], gridcolor=GRID, zerolinecolor=GRID,
                                         rangemode="tozero", automargin=True)
-        layout[f"xaxis{suffix}"] = dict(anchor=f"y{suffix}", gridcolor=GRID, type="date",
+        layout[f"xaxis{suffix}"] = dict(x_axis, anchor=f"y{suffix}", gridcolor=GRID,
                                         **({"matches": "x"} if index else {}))
         layout["annotations"].append(dict(text=name, x=0.5, y=top, xref="paper", yref="paper", showarrow=False,
                                           yanchor="bottom", font=dict(size=13)))

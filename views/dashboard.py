@@ -12,6 +12,7 @@ from jobs.redis import get_redis
 from reports import revenue
 from reports.anomalies import anomalies
 from reports.assets import tile_counts
+from reports.common import last_billed_period
 from reports.health import health
 from reports.silent import silent_count
 from views import charts
@@ -54,6 +55,7 @@ def dashboard_context() -> dict[str, Any]:
         "source_figure": charts.figure_json(charts.revenue_by_source_type(by_source)) if by_source else None,
         "avg_figure": charts.figure_json(charts.avg_revenue_per_client(avg)) if avg else None,
         "health": health_panel(),
+        "last_period": last_billed_period(session),
     }
 
 

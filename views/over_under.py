@@ -1,6 +1,7 @@
 """Over/Under: who is paying for unused capacity and who is billed above commit, per period."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import request, url_for
@@ -12,6 +13,7 @@ from reports import over_under
 from reports.common import billed_periods, last_billed_period
 from views import charts
 from views.base import SecureView
+from views.csv_export import csv_response, csv_stream
 
 STATUS_TABS = [
     ("all", "All Clients", ""),
@@ -19,6 +21,9 @@ STATUS_TABS = [
     ("under", "Under Commit", ""),
     ("mixed", "Mixed", "Both over and under buckets"),
 ]
+
+CSV_HEADER = ("period", "client_id", "client", "unit_types", "status", "final_cost", "committed", "vs_commit_pct",
+              "overage", "buffer", "pct_unused")
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -30,7 +35,9 @@ class OverUnderView(SecureView):
     def index(self):
         return self.render("meterdesk/over_under.html", **self.context())
 
-    def context(self) -> dict[str, Any]:
+    @staticmethod
+    def chosen() -> tuple[str, list[datetime], datetime | None, str | None]:
+        """The status tab, the billed periods, the period shown (asked for, else the last billed) and an error."""
         session = db.session
         status = request.args.get("status", "all")
         if status not in over_under.STATUS_FILTERS:
@@ -45,6 +52,11 @@ class OverUnderView(SecureView):
                 error = str(exc)
         if period is None:
             period = last_billed_period(session) or (periods[0] if periods else None)
+        return status, periods, period, error
+
+    def context(self) -> dict[str, Any]:
+        session = db.session
+        status, periods, period, error = self.chosen()
         unit_type_id = _int_or_none(request.args.get("unit_type"))
         context: dict[str, Any] = {
             "status": status, "tabs": STATUS_TABS, "periods": [period_label(p) for p in periods],
@@ -66,6 +78,16 @@ class OverUnderView(SecureView):
             "clients": over_under.with_status(every_client, status),
             "has_lines": bool(lenses),
         }
+
+    @expose("/export.csv")
+    def export_csv(self):
+        """The client table as CSV, for the period and status tab shown (one row per client, summed in SQL)."""
+        status, _, period, _ = self.chosen()
+        lines = over_under.client_lines(db.session, period, status) if period else []
+        label = period_label(period) if period else "none"
+        rows = ([label, line.client_id, line.client, ";".join(line.unit_types), line.status, line.final_cost,
+                 line.committed, line.vs_commit, line.overage, line.buffer, line.pct_unused] for line in lines)
+        return csv_response(f"over-under-{label}-{status}.csv", csv_stream(CSV_HEADER, rows))
 
     @staticmethod
     def url_with(**changes: Any) -> str:

@@ -14,6 +14,7 @@ from jobs.runs import JobRefused, latest_run
 from jobs.runs import start_job
 from models import Bucket, JobRun, Projection
 from views.base import SecureModelView, fmt_money, fmt_quantity, fmt_time, link
+from views.csv_export import CsvExportMixin
 from web.formatting import percent
 
 
@@ -34,17 +35,18 @@ class CommitStatusFilter(BaseSQLAFilter):
         return "is"
 
 
-class ProjectionView(SecureModelView):
+class ProjectionView(CsvExportMixin, SecureModelView):
     allow_create = allow_edit = allow_delete = False
     list_template = "meterdesk/projections_list.html"
     column_list = ("client", "bucket_id", "current_usage", "projected_usage", "projected_cost", "pct_of_commit",
                    "calculated_at")
     column_labels = {"bucket_id": "Bucket ID", "current_usage": "Current Usage", "projected_usage": "Projected Usage",
                      "projected_cost": "Projected Cost", "pct_of_commit": "% of Commit", "calculated_at": "Calculated At",
-                     "client.name": "Client"}
+                     "client.name": "Client", "bucket.name": "Bucket"}
     column_descriptions = {"pct_of_commit": "100 × projected usage / commit; empty when the commit is 0.",
                            "projected_usage": "sum and time_weighted buckets: usage so far × period length / "
                                               "time elapsed; other aggregations: usage so far."}
+    column_searchable_list = ("client.name", "bucket.name")
     column_filters = ("client.name", CommitStatusFilter(), "pct_of_commit")
     column_sortable_list = (("client", "client.name"), "bucket_id", "current_usage", "projected_usage",
                             "projected_cost", "pct_of_commit", "calculated_at")
@@ -60,6 +62,15 @@ class ProjectionView(SecureModelView):
         "calculated_at": fmt_time("calculated_at"),
     }
     empty_message = "No projections"
+    csv_filename = "projections.csv"
+    csv_columns = (
+        ("client_id", lambda m: m.client_id), ("client", lambda m: m.client.name),
+        ("bucket_id", lambda m: m.bucket_id), ("bucket", lambda m: m.bucket.name),
+        ("period_start", lambda m: m.period_start), ("current_usage", lambda m: m.current_usage),
+        ("projected_usage", lambda m: m.projected_usage), ("commit", lambda m: m.bucket.commit),
+        ("projected_cost", lambda m: m.projected_cost), ("pct_of_commit", lambda m: m.pct_of_commit),
+        ("calculated_at", lambda m: m.calculated_at),
+    )
 
     def __init__(self) -> None:
         super().__init__(Projection, name="Projections", endpoint="projection", category="Billing")

@@ -21,6 +21,7 @@ class UnboundAssetView(AssetView):
         external_id=lambda v, c, m, n: link("asset_page.asset", m.external_id, asset_id=m.id),
     )
     empty_message = "No unbound assets"
+    heading = "Unbound Assets"
     allow_create = False
 
     def scope(self, query):

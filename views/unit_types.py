@@ -14,7 +14,7 @@ from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
 from jobs.runs import start_job
 from models import AGGREGATIONS, MAX_GAP_LIMIT, JobRun, UnitType
-from views.base import SecureModelView, fmt_money
+from views.base import SecureModelView, fmt_price
 from views.forms import form_check, non_negative
 
 SILENT_MAX_HOURS = 8760
@@ -36,8 +36,8 @@ class UnitTypeView(SecureModelView):
     column_searchable_list = ("name", "description")
     column_filters = ("name", "aggregation", "auto_provision")
     column_default_sort = ("name", False)
-    column_formatters = {"auto_provision": on_off, "base_price": fmt_money("base_price"),
-                         "overage_price": fmt_money("overage_price")}
+    column_formatters = {"auto_provision": on_off, "base_price": fmt_price("base_price"),
+                         "overage_price": fmt_price("overage_price")}
     form_columns = ("name", "description", "aggregation", "base_price", "overage_price", "auto_provision",
                     "filter_pattern", "max_gap_minutes", "silent_after_hours")
     form_choices = {"aggregation": [(a, a) for a in AGGREGATIONS]}

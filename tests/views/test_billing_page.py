@@ -53,7 +53,7 @@ def test_lines_summary_and_details(app, admin_client):
     # U = 120.5, C = 100: base $200.00 + overage 20.5 × $3 = $61.50 -> $261.50
     assert "$261.50" in html and "$61.50" in html
     assert "most recently loaded period (2026-10)" in html
-    assert "vm-a" in html and "2026-10-01" in html and "2026-11-01" in html
+    assert "vm-a" in html and "2026-10-01" in html and "2026-10-31" in html and "2026-11-01" not in html
     summary = html.split('class="table table-sm table-bordered client-summary"')[1].split("</table>")[0]
     assert re.search(r"Acme</a></td>\s*<td>2026-10-01.*?<td>1</td>\s*<td>\$261\.50</td>", summary, re.S)
 
