@@ -12,7 +12,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from billing.periods import current_period_start, parse_period, period_label, previous_period
-from billing.run import late_readings
+from billing.run import check_billable, late_readings
 from extensions import db
 from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
@@ -103,7 +103,7 @@ class BillingReadingView(SecureModelView):
     column_select_related_list = (BillingReading.client,)
     column_formatters = {
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
-        "bucket_id": lambda v, c, m, n: link("bucket.details_view", m.bucket_id, id=m.bucket_id),
+        "bucket_id": lambda v, c, m, n: link("bucket_page.bucket", m.bucket_id, bucket_id=m.bucket_id),
         "period_start": lambda v, c, m, n: utc_date(m.period_start),
         "period_end": lambda v, c, m, n: utc_date(m.period_end),
         "total_usage": fmt_quantity("total_usage"),
@@ -164,6 +164,19 @@ class BillingReadingView(SecureModelView):
 
     def has_unfinalized(self, period: str) -> bool:
         return has_unfinalized(db.session, parse_period(period))
+
+    def finalizable(self, period: str) -> bool:
+        """Whether finalizing `period` can succeed now: an admin, a period that has ended, lines left to finalize."""
+        if not self.can_finalize():
+            return False
+        try:
+            check_billable(parse_period(period), finalize=True)
+        except ValueError:
+            return False
+        return self.has_unfinalized(period)
+
+    def current_period(self) -> str:
+        return period_label(current_period_start())
 
     # ---- actions (POST; viewers are refused by the base view) ------------------------------------------------
 

@@ -12,6 +12,7 @@ from models import AGGREGATIONS, Bucket
 from reports.buckets import projected_current_usage
 from views.base import SecureModelView, link
 from views.forms import non_negative
+from views.row_buttons import row_button
 from web.formatting import quantity
 
 
@@ -42,8 +43,8 @@ def current_usage(view, context, model, name) -> str:
 class BucketView(SecureModelView):
     list_template = "meterdesk/list_marked.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
-                   "reviewed", "enabled")
-    column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
+                   "reviewed", "enabled", "quick")
+    column_labels = {"id": "ID", "quick": "", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
                      "client.name": "Client", "unit_type.name": "Unit Type", "base_price": "Base Price",
                      "overage_price": "Overage Price"}
     column_searchable_list = ("name", "source_type")
@@ -53,11 +54,12 @@ class BucketView(SecureModelView):
     column_default_sort = ("id", True)
     column_select_related_list = (Bucket.client, Bucket.unit_type)
     column_formatters = {
-        "name": lambda v, c, m, n: link("bucket.details_view", m.name, id=m.id),
+        "name": lambda v, c, m, n: link("bucket_page.bucket", m.name, bucket_id=m.id),
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
         "commit": lambda v, c, m, n: quantity(m.commit),
         "usage": current_usage,
         "reviewed": reviewed_badge,
+        "quick": lambda v, c, m, n: "" if m.reviewed else row_button("review", m.id, "Mark reviewed"),
     }
     form_columns = ("client", "name", "unit_type", "source_type", "aggregation", "commit", "base_price",
                     "overage_price", "reviewed", "enabled", "assets")

@@ -16,6 +16,16 @@ def money(value: Decimal | int | float | str | None) -> str:
     return f"{sign}${abs(amount):,.2f}"
 
 
+def price(value: Decimal | int | float | str | None) -> str:
+    """A unit price at its real precision: `$0.045`, `$1.50`, `$1,200.00` (at least cents, up to 6 places)."""
+    if value is None or value == "":
+        return ""
+    amount = Decimal(str(value)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+    sign = "-" if amount < 0 else ""
+    whole, _, fraction = f"{abs(amount):,.6f}".partition(".")
+    return f"{sign}${whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
 def quantity(value: Decimal | int | float | str | None) -> str:
     """A usage figure with thousands separators and no trailing zeros past the point."""
     if value is None or value == "":
@@ -44,4 +54,4 @@ def utc_date(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d")
 
 
-FILTERS = {"money": money, "quantity": quantity, "percent": percent, "utc": utc, "utc_date": utc_date}
+FILTERS = {"money": money, "price": price, "quantity": quantity, "percent": percent, "utc": utc, "utc_date": utc_date}
