@@ -13,7 +13,7 @@ from billing.periods import current_period_start, next_period
 from billing.pricing import Cost, bucket_status, pct_of_commit, rate_bucket_usage
 from billing.projections import project_usage
 from billing.usage import bucket_usages
-from models import Asset, BillingReading, Bucket, bucket_assets
+from models import Asset, BillingReading, Bucket, Projection, bucket_assets
 
 ASSETS_SHOWN = 200
 
@@ -37,6 +37,7 @@ class BucketProjection:
     cost: Cost
     pct_of_commit: Decimal | None
     status: str
+    calculated_at: datetime | None  # when the stored projection was made; None: computed for this page now
 
 
 def bound_assets(session: Session, bucket_id: int, now: datetime | None = None, limit: int = ASSETS_SHOWN
@@ -63,9 +64,28 @@ def projection(bucket: Bucket, usage: Decimal, now: datetime | None = None) -> B
     now = now or datetime.now(timezone.utc)
     start = current_period_start(now)
     projected = project_usage(usage, bucket.aggregation, start, next_period(start), now)
+    return _projection(bucket, start, usage, projected, None)
+
+
+def _projection(bucket: Bucket, start: datetime, usage: Decimal, projected: Decimal,
+                calculated_at: datetime | None) -> BucketProjection:
     cost = rate_bucket_usage(projected, bucket.commit, bucket.base_price, bucket.overage_price)
     return BucketProjection(start, usage, projected, cost, pct_of_commit(projected, bucket.commit),
-                            bucket_status(projected, bucket.commit))
+                            bucket_status(projected, bucket.commit), calculated_at)
+
+
+def current_projection(session: Session, bucket: Bucket, usage: Decimal, now: datetime | None = None
+                       ) -> BucketProjection:
+    """This period's projection as the Projections page and the client page show it (the stored one, from the
+    latest projection run); computed now from `usage` when no run has projected the bucket yet."""
+    start = current_period_start(now or datetime.now(timezone.utc))
+    stored = session.execute(
+        select(Projection.current_usage, Projection.projected_usage, Projection.calculated_at)
+        .where(Projection.bucket_id == bucket.id, Projection.period_start == start)
+    ).first()
+    if stored is None:
+        return projection(bucket, usage, now)
+    return _projection(bucket, start, stored.current_usage, stored.projected_usage, stored.calculated_at)
 
 
 def bucket_lines(session: Session, bucket_id: int) -> list[BillingReading]:

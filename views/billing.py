@@ -18,7 +18,7 @@ from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
 from jobs.runs import start_job
 from models import BillingReading, JobRun
-from reports.billing import client_summary, has_unfinalized, latest_billed_period
+from reports.billing import client_summary, has_unfinalized, latest_billed_period, latest_open_period_before
 from reports.common import billed_periods
 from views.base import SecureModelView, fmt_money, fmt_quantity, link
 from web.formatting import money, quantity, utc, utc_date
@@ -174,6 +174,17 @@ class BillingReadingView(SecureModelView):
         except ValueError:
             return False
         return self.has_unfinalized(period)
+
+    def finalize_offer(self) -> str | None:
+        """The period the Finalize button offers: the filtered one when it can be finalized; unfiltered, the latest
+        ended period with lines left to finalize; None when finalizing would fail (an open month, nothing left)."""
+        if not self.can_finalize():
+            return None
+        period = self.filtered_period()
+        if period is not None:
+            return period if self.finalizable(period) else None
+        found = latest_open_period_before(db.session, current_period_start())
+        return period_label(found) if found is not None else None
 
     def current_period(self) -> str:
         return period_label(current_period_start())

@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 
 from extensions import db
 from models import Bucket
-from reports.bucket_page import bound_assets, bucket_lines, projection
+from reports.bucket_page import bound_assets, bucket_lines, current_projection
 from views import charts
 from views.base import HiddenView
 from views.links import filtered_url
@@ -24,6 +24,6 @@ class BucketPage(HiddenView):
         figure = charts.figure_json(charts.bucket_history(list(reversed(lines)))) if lines else None
         return self.render(
             "meterdesk/bucket.html", bucket=bucket, assets=assets, asset_count=asset_count,
-            projection=projection(bucket, usage), lines=lines, history_figure=figure,
+            projection=current_projection(db.session, bucket, usage), lines=lines, history_figure=figure,
             lines_url=filtered_url("billingreading", "Bucket ID", bucket.id),
             unit_type_url=filtered_url("unittype", "Name", bucket.unit_type.name))

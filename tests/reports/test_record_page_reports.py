@@ -103,3 +103,21 @@ def test_client_history_and_assets(app):
         (1, False, Decimal("100.00"), Decimal("0.00"), Decimal("90.00")),
         (2, False, Decimal("240.00"), Decimal("40.00"), Decimal("25.00"))]
     assert [(a.external_id, a.buckets) for a in assets] == [("a-1", 0), ("z-2", 1)] and total == 2
+
+
+def test_the_bucket_page_shows_the_stored_projection_when_there_is_one(app):
+    """The stored projection (current 75 -> projected 150, commit 100, base $1, overage $2: 100 + 50×2 = $200) wins
+    over the page's own computation, so the client page, Projections and the bucket page agree."""
+    from reports.bucket_page import current_projection
+    from tests.reportdata import add_projection
+
+    with app.app_context():
+        bucket = f.bucket("VMs", owner=f.client("Acme"), commit="100", base="1", overage="2")
+        live = current_projection(db.session, bucket, Decimal("0"), NOW)
+        add_projection(bucket, START, "75", "150")
+        db.session.commit()
+        stored = current_projection(db.session, bucket, Decimal("0"), NOW)
+    assert live.calculated_at is None and live.cost.final_cost == Decimal("100.00")
+    assert (stored.current_usage, stored.projected_usage, stored.cost.final_cost) == (
+        Decimal("75"), Decimal("150"), Decimal("200.00"))
+    assert stored.calculated_at is not None and stored.status == "over"

@@ -156,8 +156,12 @@ def test_no_finalize_button_for_the_open_month(admin_client, app):
         db.session.commit()
     html = admin_client.get(f"/admin/billingreading/?flt0_0={period_label(last)}").get_data(as_text=True)
     assert f"Finalize {period_label(last)}" in html
+    html = admin_client.get("/admin/billingreading/").get_data(as_text=True)
+    assert f"Finalize {period_label(last)}" in html and f"Finalize {period_label(this)}" not in html
+    html = admin_client.get(f"/admin/billingreading/?flt0_0={period_label(this)}").get_data(as_text=True)
+    assert "finalize-period" not in html
     with app.app_context():
         db.session.execute(BillingReading.__table__.update().values(finalized=True))
         db.session.commit()
-    html = admin_client.get(f"/admin/billingreading/?flt0_0={period_label(last)}").get_data(as_text=True)
-    assert "finalize-period" not in html
+    for url in (f"/admin/billingreading/?flt0_0={period_label(last)}", "/admin/billingreading/"):
+        assert "finalize-period" not in admin_client.get(url).get_data(as_text=True)
