@@ -31,7 +31,8 @@ from werkzeug.security import generate_password_hash
 
 from extensions import db
 
-AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
+AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count", "time_weighted")
+MAX_GAP_LIMIT = 44640  # minutes in 31 days: a reading never holds past a month
 USER_ROLES = ("admin", "staff", "viewer")
 API_KEY_ROLES = ("admin", "ingest", "readonly")
 SUPPRESSION_TYPES = ("exact", "glob", "regex")
@@ -122,11 +123,14 @@ class UnitType(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    aggregation: Mapped[str] = mapped_column(String(20), default="sum", server_default="sum")
     base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     auto_provision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     filter_pattern: Mapped[str] = mapped_column(String(200), default="*", server_default="*")
+    # time_weighted: how long a reading holds at most when no next reading comes (DESIGN.md "Time-weighted usage");
+    # the default is the server's only, so inserts built from this model also work on schemas before the column
+    max_gap_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
 
     def __str__(self) -> str:
         return self.name
@@ -172,7 +176,7 @@ class Bucket(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="RESTRICT"))
     source_type: Mapped[str] = mapped_column(String(100))
-    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    aggregation: Mapped[str] = mapped_column(String(20), default="sum", server_default="sum")
     commit: Mapped[Decimal] = mapped_column(Quantity, default=Decimal("0"), server_default="0")
     base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")

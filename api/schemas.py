@@ -18,7 +18,7 @@ from pydantic import (
 from billing.amounts import non_negative_decimal
 from ingest.batch import DECIMAL_IN_SCHEMA, MAX_ITEMS, ReadingIn, Text
 from ingest.suppressions import check_glob
-from models import AGGREGATIONS, SUPPRESSION_TYPES
+from models import AGGREGATIONS, MAX_GAP_LIMIT, SUPPRESSION_TYPES
 
 DECIMAL_OUT_SCHEMA = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 
@@ -91,6 +91,7 @@ class UnitTypeIn(Strict):
     overage_price: amount("overage_price") = Decimal("0")
     auto_provision: bool = False
     filter_pattern: Glob = "*"
+    max_gap_minutes: int = Field(default=60, ge=1, le=MAX_GAP_LIMIT)
 
 
 class UnitTypePatch(Strict):
@@ -101,6 +102,7 @@ class UnitTypePatch(Strict):
     overage_price: amount("overage_price") | None = None
     auto_provision: bool | None = None
     filter_pattern: Glob | None = None
+    max_gap_minutes: int | None = Field(default=None, ge=1, le=MAX_GAP_LIMIT)
 
 
 class UnitTypeOut(BaseModel):
@@ -112,6 +114,7 @@ class UnitTypeOut(BaseModel):
     overage_price: DecimalOut
     auto_provision: bool
     filter_pattern: str
+    max_gap_minutes: int
 
 
 class BucketIn(Strict):

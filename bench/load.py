@@ -6,7 +6,7 @@ server on 127.0.0.1) while a billing run and a projection run execute in a real 
 SQLite in a fresh temp directory by default; PostgreSQL (a fresh schema, dropped afterwards) with DATABASE_URL;
 the embedded Redis unless REDIS_URL is set. Checks what tests/hardening/test_hardening_load.py checks, on a larger run:
 no 5xx, no "database is locked", every distinct reading stored exactly once, and the bill equal to a billing on
-the quiet database and to billing.reference. The test imports the pieces of this module.
+the quiet database and to tests.reference. The test imports the pieces of this module.
 """
 from __future__ import annotations
 
@@ -245,7 +245,7 @@ def bill_lines(session, period_start: datetime) -> dict[int, tuple]:
 
 
 def reference_bill(session, period_start: datetime) -> dict[int, tuple]:
-    """billing.reference's usages (naive Python) priced with the one cost formula, shaped like `bill_lines`."""
+    """tests.reference's usages (naive Python) priced with the one cost formula, shaped like `bill_lines`."""
     from billing.periods import period_bounds
     from billing.pricing import rate_bucket_usage
     from tests.reference import reference_usages

@@ -94,7 +94,8 @@ def build_lines(session: Session, period_start: datetime, usages: dict[int, Buck
         details = {
             "aggregation": b.aggregation, "unit_type": b.unit_type, "bucket": b.name,
             "status": bucket_status(usage.total, b.commit),
-            "assets": [{"asset_id": asset_id, "external_id": external.get(asset_id, ""), "usage": str(value)}
+            "assets": [{"asset_id": asset_id, "external_id": external.get(asset_id, ""), "usage": str(value),
+                        **({"gap_hours": str(usage.gap_hours[asset_id])} if asset_id in usage.gap_hours else {})}
                        for asset_id, value in sorted(usage.per_asset.items())],
         }
         lines.append({

@@ -7,6 +7,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from billing.gaps import current_gaps
+from billing.periods import current_period_start
 from extensions import db
 from models import AGGREGATIONS, Bucket
 from reports.buckets import projected_current_usage
@@ -38,6 +40,20 @@ def reviewed_badge(view, context, model, name) -> Markup:
 def current_usage(view, context, model, name) -> str:
     usage = g.setdefault("bucket_usage", {})
     return quantity(usage.get(model.id)) if model.id in usage else "—"
+
+
+def gap_hours_detail(view, context, model, name) -> Markup:
+    """time_weighted buckets: each asset's unit·hours and gap hours this period so far (billing.gaps)."""
+    if model.aggregation != "time_weighted":
+        return Markup("—")
+    rows = current_gaps(db.session, bucket_id=model.id)
+    if not rows:
+        return Markup('<span class="text-muted">No bound assets.</span>')
+    body = Markup("").join(Markup("<tr><td>{}</td><td>{}</td><td>{}</td></tr>").format(
+        link("asset_page.asset", row.external_id, asset_id=row.asset_id), quantity(row.usage),
+        quantity(row.gap_hours)) for row in rows)
+    return Markup('<table class="table table-sm gap-hours"><thead><tr><th>Asset</th><th>Usage (unit·h)</th>'
+                  '<th>Gap Hours</th></tr></thead><tbody>{}</tbody></table>').format(body)
 
 
 class BucketView(SecureModelView):
@@ -81,6 +97,10 @@ class BucketView(SecureModelView):
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
+        self.column_formatters_detail = {**self.column_formatters_detail, "gap_hours": gap_hours_detail}
+
+    def get_details_columns(self):
+        return [*super().get_details_columns(), ("gap_hours", "Gap Hours (this period)")]
 
     def row_css_class(self, row: Bucket) -> str:
         return "" if row.reviewed else "unreviewed"

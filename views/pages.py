@@ -6,6 +6,7 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
+from billing.gaps import current_gaps
 from extensions import db
 from models import Asset, Client, utcnow
 from reports.client_page import client_assets, client_history, client_issues
@@ -50,7 +51,8 @@ class AssetPage(HiddenView):
     @expose("/<int:asset_id>")
     def asset(self, asset_id: int):
         asset = db.session.get(Asset, asset_id) or abort(404)
-        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices())
+        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices(),
+                           gaps=current_gaps(db.session, asset_id=asset_id))
 
     @expose("/<int:asset_id>/usage.json")
     def usage(self, asset_id: int):

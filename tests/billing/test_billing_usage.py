@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from billing.pricing import rate_bucket_usage
-from billing.usage import BucketUsage, bucket_usages
+from billing.usage import BucketUsage, bucket_specs, bucket_usages, usage_for_specs
 from extensions import db
 from models import utcnow
 from tests.conftest import empty_tables
@@ -130,7 +130,7 @@ def test_bucket_without_assets_has_zero_usage(app):
 
 # ---- the SQL path against the slow reference, on random data -------------------------------------------------
 
-AGGS = ["sum", "max", "avg", "last", "p95", "count"]
+AGGS = ["sum", "max", "avg", "last", "p95", "count", "time_weighted"]
 values = st.decimals(min_value=0, max_value=D("99999.999999"), places=6, allow_nan=False, allow_infinity=False)
 # bursts of hourly readings: (asset, unit, first second from Nov 1st, values); up to 6 x 40 readings per example
 reading_bursts = st.lists(
@@ -171,6 +171,8 @@ def test_sql_usage_equals_the_reference_on_random_data(app, bursts, buckets, fla
             assert rate_bucket_usage(usage.total, D(10), D("1.5"), D("2.25")) == \
                 rate_bucket_usage(slow[bucket_id].total, D(10), D("1.5"), D("2.25"))
         assert bucket_usages(db.session, NOV, DEC, made) == reference_usages(db.session, NOV, DEC, made)
+        whole = usage_for_specs(db.session, bucket_specs(db.session), NOV, DEC, whole_month=True)
+        assert whole == slow
 
 
 def test_any_number_of_bucket_ids_can_be_asked_for(app):
