@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import BigInteger, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from billing.binding import unbound_pairs
 from billing.periods import current_period_start, next_period
 from billing.pricing import rate_bucket_usage
+from billing.time_weighted import time_weighted_stats
 from billing.usage import mean, quantize
 from models import Asset, Reading, UnitType, from_micro
 
 ZERO = Decimal("0.000000")
-COMPUTED = ("sum", "max", "avg", "count", "last", "p95")
+COMPUTED = ("sum", "max", "avg", "count", "last", "p95", "time_weighted")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def _decimal(value) -> Decimal | None:
 def unbound_usage(session: Session, asset_ids: Sequence[int], now: datetime | None = None
                   ) -> dict[int, list[UnboundUsage]]:
     """Asset id -> its unbound unit types (by name) with this month's usage and $ at stake; set-based: one grouped
-    query for every pair, one window query for the p95 pairs."""
+    query for every pair, one window query for the p95 pairs, one for the time_weighted pairs."""
     if not asset_ids:
         return {}
     now = now or datetime.now(timezone.utc)
@@ -62,9 +63,12 @@ def unbound_usage(session: Session, asset_ids: Sequence[int], now: datetime | No
         .order_by(pairs.c.asset_id, UnitType.name)
     ).all()
     p95 = _p95(session, [(r[0], r[1]) for r in rows if r[3] == "p95"], start, end)
+    weighted = _time_weighted(session, pairs, start, end) if any(r[3] == "time_weighted" for r in rows) else {}
     found: dict[int, list[UnboundUsage]] = {}
     for asset_id, unit_id, name, aggregation, base, overage, total, top, count, latest in rows:
-        usage = _usage(aggregation, _decimal(total), _decimal(top), count, _decimal(latest), p95.get((asset_id, unit_id)))
+        key = (asset_id, unit_id)
+        usage = weighted.get(key, ZERO) if aggregation == "time_weighted" else _usage(
+            aggregation, _decimal(total), _decimal(top), count, _decimal(latest), p95.get(key))
         cost = None if usage is None else rate_bucket_usage(usage, ZERO, base, overage).final_cost
         found.setdefault(asset_id, []).append(UnboundUsage(asset_id, unit_id, name, aggregation, usage, cost))
     return found
@@ -100,3 +104,12 @@ def _p95(session: Session, pairs: list[tuple[int, int]], start: datetime, end: d
     ).all()
     wanted = set(pairs)
     return {(a, u): _decimal(v) for a, u, v in rows if (a, u) in wanted}
+
+
+def _time_weighted(session: Session, pairs, start: datetime, end: datetime) -> dict[tuple[int, int], Decimal]:
+    """(asset, unit type) -> the month's unit·hours for the unbound pairs of time_weighted unit types."""
+    weighted = (select(pairs.c.asset_id, pairs.c.unit_type_id,
+                       (cast(UnitType.max_gap_minutes, BigInteger) * 60_000_000).label("gap_us"))
+                .join(UnitType, UnitType.id == pairs.c.unit_type_id)
+                .where(UnitType.aggregation == "time_weighted").subquery("unbound_tw"))
+    return {key: usage for key, (usage, _gap) in time_weighted_stats(session, weighted, start, end).items()}

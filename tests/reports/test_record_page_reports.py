@@ -121,3 +121,15 @@ def test_the_bucket_page_shows_the_stored_projection_when_there_is_one(app):
     assert (stored.current_usage, stored.projected_usage, stored.cost.final_cost) == (
         Decimal("75"), Decimal("150"), Decimal("200.00"))
     assert stored.calculated_at is not None and stored.status == "over"
+
+
+def test_unbound_time_weighted_usage_is_unit_hours(app):
+    """A time_weighted unit (max gap 60 min): 10 at 00:00 and 20 at 00:30 this month -> 10 × 0.5 h (until the next
+    reading) + 20 × 1 h (until 01:30, the max gap) = 25 unit·hours; × $2 overage = $50.00."""
+    with app.app_context():
+        asset = f.asset("a-1", f.client("Acme"))
+        gbh = unit("gb-hours", "time_weighted", overage="2")
+        f.readings(asset, [(ts(0), "10"), (ts(30), "20")], gbh)
+        db.session.commit()
+        [found] = unbound_usage(db.session, [asset.id], START + timedelta(hours=2))[asset.id]
+    assert (found.aggregation, found.usage, found.cost) == ("time_weighted", Decimal("25"), Decimal("50.00"))
