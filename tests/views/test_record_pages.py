@@ -165,3 +165,18 @@ def test_no_finalize_button_for_the_open_month(admin_client, app):
         db.session.commit()
     for url in (f"/admin/billingreading/?flt0_0={period_label(last)}", "/admin/billingreading/"):
         assert "finalize-period" not in admin_client.get(url).get_data(as_text=True)
+
+
+def test_bucket_page_bound_assets_and_sub_cent_prices(admin_client, app):
+    """Base $0.045 and overage $0.0125 show at their precision; vm-1's 40.5 units this month show on its row."""
+    _unbound_world(app)
+    with app.app_context():
+        asset = db.session.scalar(select(Asset).where(Asset.external_id == "vm-1"))
+        bucket = f.bucket("Acme GB", owner=asset.client, unit=f.unit_type("gb"), assets=[asset], base="0.045",
+                          overage="0.0125")
+        db.session.commit()
+        bucket_id = bucket.id
+    html = admin_client.get(f"/admin/buckets/page/{bucket_id}").get_data(as_text=True)
+    assert "$0.045 per unit" in html and "$0.0125 per unit" in html
+    [row] = rows(html, "bucket-assets")
+    assert "vm-1" in row and ">40.5<" in row
