@@ -1,7 +1,7 @@
 """Record pages: a client (buckets, assets, billing history, open issues) and an asset (its usage and quick actions)."""
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from extensions import db
 from models import Asset, Client, utcnow
 from reports.client_page import client_assets, client_history, client_issues
 from reports.clients import client_buckets
+from reports.issues import client_open_issues
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
@@ -36,7 +37,8 @@ class ClientPage(HiddenView):
         }
         return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
                            assets=assets, asset_count=asset_count, history=history, history_figure=figure,
-                           issues=client_issues(db.session, client_id), links=links)
+                           billing_issues=client_issues(db.session, client_id), links=links,
+                           issues=client_open_issues(db.session, client_id, current_app.config["ANOMALY_PCT"]))
 
 
 def client_choices() -> list[tuple[int, str]]:
