@@ -42,3 +42,9 @@ def has_unfinalized(session: Session, period_start: datetime) -> bool:
     """Whether the period has a billing line that is not finalized yet."""
     return bool(session.scalar(select(func.count(BillingReading.id)).where(
         BillingReading.period_start == period_start, BillingReading.finalized.is_(False))))
+
+
+def latest_open_period_before(session: Session, before: datetime) -> datetime | None:
+    """The latest period starting before `before` that still has an unfinalized line (None when there is none)."""
+    return _aware(session.scalar(select(func.max(BillingReading.period_start)).where(
+        BillingReading.period_start < before, BillingReading.finalized.is_(False))))

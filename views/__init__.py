@@ -11,6 +11,7 @@ from views.api_keys import ApiKeyView
 from views.assets import AssetView, DisregardedAssetView, NewAssetView, UnassignedAssetView
 from views.audit_log import AuditLogView
 from views.billing import BillingReadingView
+from views.bucket_page import BucketPage
 from views.buckets import BucketView
 from views.clients import ClientView
 from views.dashboard import DashboardView
@@ -18,6 +19,7 @@ from views.jobs import JobsView
 from views.over_under import OverUnderView
 from views.pages import AssetPage, ClientPage
 from views.projections import ProjectionView
+from views.row_actions import RowActions
 from views.silent import SilentAssetView
 from views.suppressions import SuppressionView
 from views.unbound import UnboundAssetView
@@ -57,6 +59,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(AuditLogView())
     admin.add_view(ClientPage(name="Client", endpoint="client_page", url="/admin/clients"))
     admin.add_view(AssetPage(name="Asset", endpoint="asset_page", url="/admin/assets/page"))
+    admin.add_view(BucketPage(name="Bucket", endpoint="bucket_page", url="/admin/buckets/page"))
+    admin.add_view(RowActions(name="Row actions", endpoint="row_action", url="/admin/row"))
     admin.add_view(WebhookDeliveryView())
     admin.add_view(JobsView(name="Jobs", endpoint="jobs", url="/admin/jobs"))
     app.register_blueprint(vendor_bp)

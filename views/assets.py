@@ -11,6 +11,7 @@ from extensions import db
 from models import Asset, utcnow
 from views.base import SecureModelView, fmt_time, link
 from views.csv_export import CsvExportMixin
+from views.row_buttons import row_button
 from web.auth import can_edit
 from web.redirects import safe_next
 
@@ -26,9 +27,10 @@ def set_assets(ids: list[str], **values) -> int:
 
 
 class AssetView(CsvExportMixin, SecureModelView):
-    column_list = ("id", "client", "name", "description", "acknowledged", "enabled", "created_at", "last_seen_at")
+    column_list = ("id", "client", "name", "description", "acknowledged", "enabled", "created_at", "last_seen_at",
+                   "quick")
     column_labels = {
-        "id": "ID", "acknowledged": "Ack", "created_at": "Created", "last_seen_at": "Last Seen",
+        "id": "ID", "quick": "", "acknowledged": "Ack", "created_at": "Created", "last_seen_at": "Last Seen",
         "external_id": "Asset ID", "source_type": "Source", "client.name": "Client",
     }
     column_searchable_list = ("external_id", "name", "description", "client.name")
@@ -41,6 +43,7 @@ class AssetView(CsvExportMixin, SecureModelView):
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id) if m.client else "—",
         "created_at": fmt_time("created_at"),
         "last_seen_at": fmt_time("last_seen_at"),
+        "quick": lambda v, c, m, n: "" if m.acknowledged else row_button("ack", m.id, "Ack", "Acknowledge this asset"),
     }
     form_columns = ("external_id", "source_type", "name", "description", "client", "acknowledged", "enabled")
     form_ajax_refs = {"client": {"fields": ("name",), "page_size": 20}}
@@ -123,7 +126,7 @@ class UnassignedAssetView(AssetView):
 
 class DisregardedAssetView(AssetView):
     action_disallowed_list = ("disregard", "acknowledge", "assign")
-    column_list = ("external_id", "client", "last_seen_at", "disregarded_at")
+    column_list = ("external_id", "client", "last_seen_at", "disregarded_at", "quick")
     column_labels = dict(AssetView.column_labels, external_id="Asset ID", disregarded_at="Disregarded")
     column_sortable_list = ("external_id", ("client", "client.name"), "last_seen_at", "disregarded_at")
     column_default_sort = ("disregarded_at", True)
@@ -131,6 +134,7 @@ class DisregardedAssetView(AssetView):
         AssetView.column_formatters,
         external_id=lambda v, c, m, n: link("asset_page.asset", m.external_id, asset_id=m.id),
         disregarded_at=fmt_time("disregarded_at"),
+        quick=lambda v, c, m, n: row_button("restore", m.id, "Restore", "Restore this asset to billing"),
     )
     empty_message = "No disregarded assets"
     heading = "Disregarded Assets"

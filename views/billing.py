@@ -12,13 +12,15 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from billing.periods import current_period_start, parse_period, period_label, previous_period
-from billing.run import late_readings
+from billing.run import check_billable, late_readings
 from extensions import db
 from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
 from jobs.runs import start_job
 from models import BillingReading, JobRun
-from reports.billing import client_summary, has_unfinalized, latest_billed_period, summary_totals
+from reports.billing import (
+    client_summary, has_unfinalized, latest_billed_period, latest_open_period_before, summary_totals,
+)
 from reports.common import billed_periods
 from views.base import SecureModelView, fmt_money, fmt_price, fmt_quantity, link
 from web.formatting import last_day, money, quantity, utc, utc_date
@@ -104,7 +106,7 @@ class BillingReadingView(SecureModelView):
     column_select_related_list = (BillingReading.client,)
     column_formatters = {
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
-        "bucket_id": lambda v, c, m, n: link("bucket.details_view", m.bucket_id, id=m.bucket_id),
+        "bucket_id": lambda v, c, m, n: link("bucket_page.bucket", m.bucket_id, bucket_id=m.bucket_id),
         "period_start": lambda v, c, m, n: utc_date(m.period_start),
         "period_end": lambda v, c, m, n: last_day(m.period_end),
         "total_usage": fmt_quantity("total_usage"),
@@ -170,6 +172,30 @@ class BillingReadingView(SecureModelView):
 
     def has_unfinalized(self, period: str) -> bool:
         return has_unfinalized(db.session, parse_period(period))
+
+    def finalizable(self, period: str) -> bool:
+        """Whether finalizing `period` can succeed now: an admin, a period that has ended, lines left to finalize."""
+        if not self.can_finalize():
+            return False
+        try:
+            check_billable(parse_period(period), finalize=True)
+        except ValueError:
+            return False
+        return self.has_unfinalized(period)
+
+    def finalize_offer(self) -> str | None:
+        """The period the Finalize button offers: the filtered one when it can be finalized; unfiltered, the latest
+        ended period with lines left to finalize; None when finalizing would fail (an open month, nothing left)."""
+        if not self.can_finalize():
+            return None
+        period = self.filtered_period()
+        if period is not None:
+            return period if self.finalizable(period) else None
+        found = latest_open_period_before(db.session, current_period_start())
+        return period_label(found) if found is not None else None
+
+    def current_period(self) -> str:
+        return period_label(current_period_start())
 
     # ---- actions (POST; viewers are refused by the base view) ------------------------------------------------
 

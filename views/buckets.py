@@ -18,6 +18,7 @@ from reports.buckets import projected_current_usage
 from views.base import SecureModelView, fmt_price, link
 from views.csv_export import CsvExportMixin
 from views.forms import non_negative
+from views.row_buttons import row_button
 from web.formatting import quantity
 
 
@@ -67,8 +68,8 @@ class BucketView(CsvExportMixin, SecureModelView):
     list_template = "meterdesk/list_marked.html"
     details_template = "meterdesk/bucket_details.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
-                   "reviewed", "enabled")
-    column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
+                   "reviewed", "enabled", "quick")
+    column_labels = {"id": "ID", "quick": "", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
                      "client.name": "Client", "unit_type.name": "Unit Type", "base_price": "Base Price",
                      "overage_price": "Overage Price"}
     column_searchable_list = ("name", "source_type", "client.name", "unit_type.name")
@@ -78,13 +79,14 @@ class BucketView(CsvExportMixin, SecureModelView):
     column_default_sort = ("id", True)
     column_select_related_list = (Bucket.client, Bucket.unit_type)
     column_formatters = {
-        "name": lambda v, c, m, n: link("bucket.details_view", m.name, id=m.id),
+        "name": lambda v, c, m, n: link("bucket_page.bucket", m.name, bucket_id=m.id),
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
         "commit": lambda v, c, m, n: quantity(m.commit),
         "base_price": fmt_price("base_price"),
         "overage_price": fmt_price("overage_price"),
         "usage": current_usage,
         "reviewed": reviewed_badge,
+        "quick": lambda v, c, m, n: "" if m.reviewed else row_button("review", m.id, "Mark reviewed"),
     }
     form_columns = ("client", "name", "unit_type", "source_type", "aggregation", "commit", "base_price",
                     "overage_price", "reviewed", "enabled", "assets")

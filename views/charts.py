@@ -131,6 +131,16 @@ def day_axis(days: Sequence[str]) -> dict[str, Any]:
     else:
         axis.update(tick0=f"{first}", nticks=10)
     return axis
+def bucket_history(lines: Sequence[Any]) -> go.Figure:
+    """A bucket's usage per billed period (bars) against its commit (line): lines with `period_start`,
+    `total_usage` and `commit`, oldest first."""
+    labels = _labels([line.period_start for line in lines])
+    return _figure([
+        go.Bar(x=labels, y=_floats([line.total_usage for line in lines]), name="Usage", marker_color=REVENUE_COLOR,
+               hovertemplate="Usage: %{y:,.3f}<extra></extra>"),
+        go.Scatter(x=labels, y=_floats([line.commit for line in lines]), name="Commit", mode="lines+markers",
+                   line_color=BUFFER_COLOR, hovertemplate="Commit: %{y:,.3f}<extra></extra>"),
+    ], money=False, xaxis=dict(type="category"), yaxis=dict(rangemode="tozero"))
 
 
 def asset_usage(series: dict[str, list[tuple[str, Decimal]]]) -> go.Figure:

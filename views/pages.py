@@ -1,4 +1,4 @@
-"""Record pages: a client (its buckets and billing history) and an asset (its usage and quick actions)."""
+"""Record pages: a client (buckets, assets, billing history, open issues) and an asset (its usage and quick actions)."""
 from __future__ import annotations
 
 from flask import Response, abort, current_app, flash, redirect, request, url_for
@@ -9,12 +9,14 @@ from sqlalchemy import select
 from billing.gaps import current_gaps
 from extensions import db
 from models import Asset, Client, utcnow
-from reports.clients import billing_history, client_buckets
+from reports.client_page import client_assets, client_history, client_issues
+from reports.clients import client_buckets
 from reports.issues import client_open_issues
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
 from views.base import HiddenView
+from views.links import filtered_url
 from web.auth import can_edit
 from web.redirects import safe_next
 
@@ -23,11 +25,20 @@ class ClientPage(HiddenView):
     @expose("/<int:client_id>")
     def client(self, client_id: int):
         client = db.session.get(Client, client_id) or abort(404)
-        history = billing_history(db.session, client_id)
-        figure = charts.figure_json(charts.overage_buffer(history)) if history else None
-        issues = client_open_issues(db.session, client_id, current_app.config["ANOMALY_PCT"])
+        history = client_history(db.session, client_id)
+        figure = charts.figure_json(charts.overage_buffer(list(reversed(history)))) if history else None
+        assets, asset_count = client_assets(db.session, client_id)
+        links = {
+            "buckets": filtered_url("bucket", "Client", client.name),
+            "billing": filtered_url("billingreading", "Client", client.name),
+            "assets": filtered_url("asset", "Client", client.name),
+            "unbound": filtered_url("asset_unbound", "Client", client.name),
+            "new": filtered_url("asset_new", "Client", client.name),
+        }
         return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
-                           history_figure=figure, issues=issues)
+                           assets=assets, asset_count=asset_count, history=history, history_figure=figure,
+                           billing_issues=client_issues(db.session, client_id), links=links,
+                           issues=client_open_issues(db.session, client_id, current_app.config["ANOMALY_PCT"]))
 
 
 def client_choices() -> list[tuple[int, str]]:

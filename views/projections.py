@@ -54,7 +54,7 @@ class ProjectionView(CsvExportMixin, SecureModelView):
     column_select_related_list = (Projection.client, Projection.bucket)
     column_formatters = {
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id),
-        "bucket_id": lambda v, c, m, n: link("bucket.details_view", m.bucket_id, id=m.bucket_id),
+        "bucket_id": lambda v, c, m, n: link("bucket_page.bucket", m.bucket_id, bucket_id=m.bucket_id),
         "current_usage": fmt_quantity("current_usage"),
         "projected_usage": fmt_quantity("projected_usage"),
         "projected_cost": fmt_money("projected_cost"),

@@ -75,12 +75,15 @@ def test_the_dashboard_lists_anomalies_with_their_figures_and_the_bucket_page_fl
     up = table[table.index(f'data-bucket-id="{ids["Up"]}"'):]
     up = up[:up.index("</tr>")]
     assert ">170<" in up and ">110<" in up and "+54.55%" not in up and "+54.6%" in up
-    assert f'href="/admin/bucket/details/?id={ids["Up"]}"' in up and f'href="/admin/clients/{ids["acme"]}"' in up
+    assert f'href="/admin/buckets/page/{ids["Up"]}"' in up and f'href="/admin/clients/{ids["acme"]}"' in up
     assert "new usage" in table and "-63.6%" in table
     flagged = viewer_client.get(f"/admin/bucket/details/?id={ids['Up']}").get_data(as_text=True)
     assert "Usage anomaly:" in flagged and "mean of 110 over its last" in flagged and "+54.6%" in flagged
     normal = viewer_client.get(f"/admin/bucket/details/?id={ids['Within']}").get_data(as_text=True)
     assert "Usage anomaly:" not in normal and "Within" in normal
+    flagged = viewer_client.get(f"/admin/buckets/page/{ids['Up']}").get_data(as_text=True)
+    assert "Usage anomaly:" in flagged and "mean of 110 over its last" in flagged and "+54.6%" in flagged
+    assert "Usage anomaly:" not in viewer_client.get(f"/admin/buckets/page/{ids['Within']}").get_data(as_text=True)
     client_page = viewer_client.get(f"/admin/clients/{ids['acme']}").get_data(as_text=True)
     assert "Usage anomalies this period" in client_page and "projected 170 gb against a mean of 110" in client_page
 

@@ -36,7 +36,8 @@ def fleet(app):
 @pytest.mark.parametrize("role_client", ["admin_client", "viewer_client"])
 def test_client_page_buckets_and_history(request, provider, role_client):
     html = request.getfixturevalue(role_client).get(f"/admin/clients/{provider['acme']}").get_data(as_text=True)
-    assert "Acme Storage" in html and "· commit: 200 · base: $0.50 · overage: $1.00" in html
+    assert "Acme Storage" in html and "base $0.50 · overage $1.00 per unit" in html
+    assert '<td class="text-right">200</td>' in html
     assert html.count("Over commit") == 2 and "$150.00" in html and "250" in html
     assert 'data-chart="billing-history"' in html and '"name":"Overage"' in html and '"name":"Buffer"' in html
 

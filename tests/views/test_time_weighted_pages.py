@@ -46,6 +46,8 @@ def test_bucket_page_lists_gap_hours_per_asset(app, viewer_client):
     assert "Gap Hours (this period)" in html
     table = html[html.index('class="table table-sm gap-hours"'):]
     assert ">vm-1</a></td><td>4</td>" in table and ">vm-2</a></td><td>0</td>" in table
+    page = viewer_client.get(f"/admin/buckets/page/{bucket_id}").get_data(as_text=True)
+    assert "Gap hours" in page
 
 
 def test_asset_page_shows_its_time_weighted_buckets(app, viewer_client):
