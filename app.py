@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 import audit  # noqa: F401  (registers the audit session events)
 import integrity  # noqa: F401  (registers the delete guard)
+import billing.terms  # noqa: F401  (bucket commit and price writes become contract terms)
 from config import BASE_DIR, build_config
 from deadline import SQLITE_BUSY_MS
 from extensions import csrf, db, login_manager, migrate
