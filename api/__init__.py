@@ -19,4 +19,4 @@ def init_api(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-from api import errors, openapi, readings, records, reports  # noqa: E402,F401  (handlers and routes)
+from api import errors, openapi, readings, records, reports, terms  # noqa: E402,F401  (handlers and routes)

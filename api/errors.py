@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 import deadline
 from extensions import db
+from billing.terms import TermLocked
 from integrity import DeleteRefused
 
 API_PREFIX = "/api/v1"
@@ -64,7 +65,8 @@ def _register_blueprint_handlers(bp) -> None:
         return error_response(exc.status, exc.message, exc.fields, exc.headers)
 
     @bp.errorhandler(DeleteRefused)
-    def delete_refused(exc: DeleteRefused):
+    @bp.errorhandler(TermLocked)
+    def delete_refused(exc: Exception):
         db.session.rollback()
         return error_response(409, str(exc))
 

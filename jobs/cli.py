@@ -72,4 +72,18 @@ def export_csv_command(period: str, out: Path) -> None:
     run_foreground("export", {"period": label}, label, partial(export_work, out=out))
 
 
-COMMANDS = (run_billing_command, export_csv_command)
+@click.command("post-adjustments")
+@click.option("--period", required=True, help="The finalized month whose late usage to bill, YYYY-MM.")
+@click.option("--into", "into", default=None, help="The open month to post into, YYYY-MM (default: the current one).")
+@with_appcontext
+def post_adjustments_command(period: str, into: str | None) -> None:
+    """Post a finalized period's late usage as adjustment lines into an open period."""
+    from billing.periods import current_period_start
+    from jobs.adjustments import adjustments_work
+
+    label = checked_period(period)
+    target = period_label(current_period_start()) if into is None else checked_period(into)
+    run_foreground("adjustments", {"period": label, "into": target}, label, adjustments_work)
+
+
+COMMANDS = (run_billing_command, export_csv_command, post_adjustments_command)

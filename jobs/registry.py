@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.adjustments import check_into
 from billing.export import lines_to_export
 from billing.periods import parse_period
 from billing.run import check_billable
@@ -16,20 +17,24 @@ ENTRY_POINTS = {
     "projection": "jobs.projections.run_projection_job",
     "provisioning": "jobs.provisioning.run_provisioning_job",
     "export": "jobs.export.run_export_job",
+    "adjustments": "jobs.adjustments.run_adjustments_job",
 }
 
 
 class JobRejected(JobRefused):
-    """The parameters cannot run now (a future period, finalizing the open month, exporting a period with no lines)."""
+    """The parameters cannot run now (a future period, finalizing the open month, exporting a period with no lines,
+    adjustments into a finalized or future period)."""
 
 
 def check_parameters(kind: str, parameters: dict[str, Any]) -> None:
     """Raise JobRejected for a run that would only fail later: the same checks the job makes, made up front."""
-    if kind not in ("billing", "export"):
+    if kind not in ("billing", "export", "adjustments"):
         return
     try:
         period_start = parse_period(parameters.get("period", ""))
-        if kind == "billing":
+        if kind == "adjustments":
+            check_into(db.session, period_start, parse_period(parameters.get("into", "")))
+        elif kind == "billing":
             check_billable(period_start, bool(parameters.get("finalize")))
         else:
             lines_to_export(db.session, period_start)
