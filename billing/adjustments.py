@@ -186,6 +186,20 @@ def check_into(session: Session, period_start: datetime, into: datetime, now: da
         raise ValueError(f"{q_label} is finalized; post adjustments into an open period")
 
 
+def open_periods_after(session: Session, period_start: datetime, now: datetime | None = None) -> list[str]:
+    """YYYY-MM of the started periods after `period_start` without finalized lines, latest (the current) first."""
+    from billing.periods import next_period
+
+    finalized = {period_of(start) for start in session.scalars(
+        select(BillingReading.period_start).where(BillingReading.finalized.is_(True)).distinct())}
+    current, start, result = current_period_start(now), next_period(period_of(period_start)), []
+    while start <= current:
+        if start not in finalized:
+            result.append(period_label(start))
+        start = next_period(start)
+    return result[::-1]
+
+
 AUDITED = ("client_id", "bucket_id", "period_start", "adjusts_period", "total_usage", "commit", "base_cost",
            "overage_units", "overage_cost", "buffer_units", "buffer_cost", "final_cost", "finalized")
 

@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select
 
 from billing.periods import current_period_start, parse_period, period_bounds, period_label, previous_period
+from billing.adjustments import open_periods_after, waive_late_readings
 from billing.run import late_readings
 from extensions import db
 from formatting import money, quantity, utc, utc_date
@@ -21,6 +22,7 @@ from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
 from models import BillingReading, Client, JobRun
 from redirects import safe_next
+from reports.late_usage import late_periods
 from views.base import SecureModelView, fmt_money, fmt_quantity, link
 
 DETAIL_ASSETS_SHOWN = 50
@@ -83,6 +85,14 @@ def details_cell(view: Any, context: Any, model: BillingReading, name: str) -> M
         if late else "")
 
 
+def adjusts_cell(view: Any, context: Any, model: BillingReading, name: str) -> Markup:
+    """An adjustment line names the finalized period whose late usage it bills; ordinary lines show nothing."""
+    if model.adjusts_period is None:
+        return Markup("")
+    return Markup('<span class="badge badge-info adjustment-of" title="Late usage of a finalized period">'
+                  'adjusts {}</span>').format(period_label(model.adjusts_period))
+
+
 def finalized_cell(view: Any, context: Any, model: BillingReading, name: str) -> Markup:
     if not model.finalized:
         return Markup("No")
@@ -92,11 +102,11 @@ def finalized_cell(view: Any, context: Any, model: BillingReading, name: str) ->
 class BillingReadingView(SecureModelView):
     allow_create = allow_edit = allow_delete = False
     list_template = "meterdesk/billing_list.html"
-    column_list = ("client", "bucket_id", "period_start", "period_end", "total_usage", "final_cost", "finalized",
-                   "details")
+    column_list = ("client", "bucket_id", "period_start", "period_end", "adjusts_period", "total_usage", "final_cost",
+                   "finalized", "details")
     column_labels = {"bucket_id": "Bucket ID", "period_start": "Period Start", "period_end": "Period End",
                      "total_usage": "Total Usage", "final_cost": "Final Cost", "client.name": "Client",
-                     "details": "Details"}
+                     "details": "Details", "adjusts_period": "Adjusts"}
     column_filters = (PeriodFilter(), "client.name", "bucket_id", "finalized")
     column_sortable_list = (("client", "client.name"), "bucket_id", "period_start", "period_end", "total_usage",
                             "final_cost", "finalized")
@@ -107,6 +117,7 @@ class BillingReadingView(SecureModelView):
         "bucket_id": lambda v, c, m, n: link("bucket.details_view", m.bucket_id, id=m.bucket_id),
         "period_start": lambda v, c, m, n: utc_date(m.period_start),
         "period_end": lambda v, c, m, n: utc_date(m.period_end),
+        "adjusts_period": adjusts_cell,
         "total_usage": fmt_quantity("total_usage"),
         "final_cost": fmt_money("final_cost"),
         "finalized": finalized_cell,
@@ -159,7 +170,8 @@ class BillingReadingView(SecureModelView):
             return []
         start, end = period_bounds(parse_period(period))
         rows = db.session.execute(
-            select(Client.id, Client.name, func.count(BillingReading.id), func.sum(BillingReading.final_cost))
+            select(Client.id, Client.name, func.count(func.distinct(BillingReading.bucket_id)),
+                   func.sum(BillingReading.final_cost))
             .join(Client, Client.id == BillingReading.client_id)
             .where(BillingReading.period_start == start)
             .group_by(Client.id, Client.name).order_by(Client.name)
@@ -176,6 +188,47 @@ class BillingReadingView(SecureModelView):
     def has_unfinalized(self, period: str) -> bool:
         return bool(db.session.scalar(select(func.count(BillingReading.id)).where(
             BillingReading.period_start == parse_period(period), BillingReading.finalized.is_(False))))
+
+    # ---- late usage of finalized periods (DESIGN "Late usage") -----------------------------------------------
+
+    def late_periods(self) -> list:
+        return late_periods(db.session)
+
+    def into_choices(self, period: str) -> list[str]:
+        """The open periods after `period` up to the current month, latest first (adjustments go into one)."""
+        return open_periods_after(db.session, parse_period(period))
+
+    def can_post_adjustments(self) -> bool:
+        return may_start("adjustments", {}, Requester.user(current_user))
+
+    @expose("/late/post", methods=["POST"])
+    def post_adjustments(self):
+        if not self.can_post_adjustments():
+            abort(403)
+        period = self._form_period()
+        if period is not None:
+            try:
+                into = period_label(parse_period(request.form.get("into", "")))
+            except ValueError as exc:
+                flash(str(exc), "error")
+                return redirect(url_for(".index_view"))
+            self._start("adjustments", {"period": period, "into": into}, period,
+                        f"Posting adjustments for {period} into {into} started")
+        return redirect(url_for(".index_view"))
+
+    @expose("/late/waive", methods=["POST"])
+    def waive(self):
+        if not self.can_post_adjustments():
+            abort(403)
+        period = self._form_period()
+        if period is not None:
+            try:
+                waive_late_readings(db.session, parse_period(period), current_user.email)
+                flash(f"Late readings of {period} received so far are waived.", "success")
+            except ValueError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+        return redirect(url_for(".index_view"))
 
     # ---- actions (POST; viewers are refused by the base view) ------------------------------------------------
 
