@@ -307,7 +307,7 @@ class JobRunOut(BaseModel):
 
 # ---- contract terms, true-ups, late-usage adjustments ----------------------------------------------------------
 
-Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$")]
+Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
 class BucketTermIn(Strict):

@@ -92,3 +92,11 @@ def late_periods(session: Session, with_difference: bool = True) -> list[LatePer
                                  ZERO)
         result.append(row)
     return result
+
+
+def client_adjustments(session: Session, client_id: int, limit: int = 50) -> list[BillingReading]:
+    """The client's adjustment lines, latest period first (its page lists them under Billing History)."""
+    return list(session.scalars(
+        select(BillingReading).where(BillingReading.client_id == client_id, BillingReading.adjusts_period.is_not(None))
+        .order_by(BillingReading.period_start.desc(), BillingReading.adjusts_period.desc(), BillingReading.bucket_id)
+        .limit(limit)))

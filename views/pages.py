@@ -10,6 +10,7 @@ from auth import can_edit
 from extensions import db
 from models import Asset, Client, utcnow
 from reports.clients import billing_history, client_buckets
+from reports.late_usage import client_adjustments
 from redirects import safe_next
 from reports.usage import asset_usage
 from views import charts
@@ -24,7 +25,7 @@ class ClientPage(HiddenView):
         history = billing_history(db.session, client_id)
         figure = charts.figure_json(charts.overage_buffer(history)) if history else None
         return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
-                           history_figure=figure)
+                           history_figure=figure, adjustments=client_adjustments(db.session, client_id))
 
 
 def client_choices() -> list[tuple[int, str]]:
