@@ -103,8 +103,10 @@ def set_term(session: Session, bucket_id: int, effective_from: datetime, commit:
     effective_from = period_of(effective_from)
     with session.no_autoflush:
         check_term_allowed(session, bucket_id, effective_from)
-        term = session.scalar(select(BucketTerm).where(BucketTerm.bucket_id == bucket_id,
-                                                       BucketTerm.effective_from == effective_from))
+        pending = [obj for obj in session.new if isinstance(obj, BucketTerm) and obj.bucket_id == bucket_id
+                   and obj.effective_from == effective_from]
+        term = pending[0] if pending else session.scalar(select(BucketTerm).where(
+            BucketTerm.bucket_id == bucket_id, BucketTerm.effective_from == effective_from))
         if term is None:
             term = BucketTerm(bucket_id=bucket_id, effective_from=effective_from)
             session.add(term)
