@@ -66,9 +66,9 @@ class TrueUpView(SecureView):
         writer.writerow(CSV_COLUMNS)
         for item in true_ups(db.session, **self._filters()):
             usage = "; ".join(f"{period}={value}" for period, value in item.usage_by_period.items())
-            writer.writerow([neutralise(str(value)) for value in (
-                item.bucket_id, item.bucket, item.client_id, item.client, item.unit_type, item.direction,
-                item.current_commit, item.suggested_commit, usage, item.monthly_effect, item.applied_from or "")])
+            writer.writerow([item.bucket_id, neutralise(item.bucket), item.client_id, neutralise(item.client),
+                             neutralise(item.unit_type), item.direction, item.current_commit, item.suggested_commit,
+                             usage, item.monthly_effect, item.applied_from or ""])
         return Response(buffer.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=true-ups.csv"})
 
