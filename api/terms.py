@@ -48,17 +48,17 @@ def _bucket(bucket_id: int) -> Bucket:
     return found
 
 
-@bp.get("/buckets/<int:bucket_id>/terms")
+@bp.get("/buckets/<int:record_id>/terms")
 @api_auth("admin")
-def list_bucket_terms(bucket_id: int):
-    terms = bucket_terms(db.session, _bucket(bucket_id).id)
+def list_bucket_terms(record_id: int):
+    terms = bucket_terms(db.session, _bucket(record_id).id)
     return jsonify({"items": [term_json(term) for term in terms], "total": len(terms)})
 
 
-@bp.post("/buckets/<int:bucket_id>/terms")
+@bp.post("/buckets/<int:record_id>/terms")
 @api_auth("admin")
-def post_bucket_term(bucket_id: int):
-    bucket = _bucket(bucket_id)
+def post_bucket_term(record_id: int):
+    bucket = _bucket(record_id)
     body = parse_model(BucketTermIn, json_body())
     try:
         start = parse_period(body.effective_from)

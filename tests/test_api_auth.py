@@ -21,6 +21,10 @@ MATRIX = [
     ("GET", "/api/v1/jobs/1", None, {"admin", "readonly"}),
     ("POST", "/api/v1/billing/run", {"period": "2026-10"}, {"admin"}),
     ("POST", "/api/v1/projections/run", None, {"admin"}),
+    ("GET", "/api/v1/buckets/1/terms", None, {"admin"}),
+    ("POST", "/api/v1/buckets/1/terms", {}, {"admin"}),
+    ("GET", "/api/v1/true-ups", None, {"admin", "readonly"}),
+    ("POST", "/api/v1/billing/adjustments", {"period": "2026-10"}, {"admin"}),
 ] + [
     (method, f"/api/v1/{name}{suffix}", body, {"admin"})
     for name in RECORDS
