@@ -152,3 +152,34 @@ def test_adjustment_lines_count_in_the_periods_totals_and_reports(app):
         assert client_statuses(db.session, OCT) == {client_line.client_id: "under"}
         bill_period(db.session, OCT)  # re-billing October keeps the posted adjustment
         assert final_cost_of(db.session, OCT) == D("31.34")
+
+
+def test_the_csv_export_carries_adjusts_period(app, tmp_path):
+    import csv
+    import io
+    import zipfile
+
+    from billing.export import export_period
+
+    with app.app_context():
+        circuit, _ = p95_bucket_finalized_in_september()
+        bill_period(db.session, OCT)
+        late(circuit, [("2026-09-25T12:00:00+00:00", "50")])
+        post_adjustments(db.session, SEP, OCT)
+        assert export_period(db.session, OCT, tmp_path / "oct.zip") == 2
+    with zipfile.ZipFile(tmp_path / "oct.zip") as archive:
+        rows = list(csv.DictReader(io.TextIOWrapper(archive.open("gb.csv"), encoding="utf-8")))
+    assert [(row["adjusts_period"], row["final_cost"]) for row in rows] == [("", "30.00"), ("2026-09", "1.34")]
+
+
+def test_the_post_adjustments_command(app, runner):
+    with app.app_context():
+        circuit, _ = p95_bucket_finalized_in_september()
+        late(circuit, [("2026-09-25T12:00:00+00:00", "50")])
+    done = runner.invoke(args=["post-adjustments", "--period", "2026-09", "--into", "2026-10"])
+    assert done.exit_code == 0, done.output
+    assert "Posted 1 adjustment line(s) for 2026-09 into 2026-10, total $1.34." in done.output
+    refused = runner.invoke(args=["post-adjustments", "--period", "2026-09", "--into", "2026-09"])
+    assert refused.exit_code != 0 and "later period" in refused.output
+    bad = runner.invoke(args=["post-adjustments", "--period", "2026-13"])
+    assert bad.exit_code != 0 and "real month" in bad.output

@@ -85,3 +85,27 @@ def test_true_ups_page_filters_applies_and_exports(app, staff_client, viewer_cli
     assert "True-up up: commit 100 -&gt; 120" in bucket_page
     over_under = staff_client.get("/admin/over-under/?period=2026-09").get_data(as_text=True)
     assert "/admin/true-ups/?direction=down" in over_under
+
+
+def test_the_bucket_grid_edits_the_current_periods_term(app, staff_client):
+    from billing.periods import current_period_start
+
+    storage = finalized_september_with_a_late_reading(app)
+    url = f"/admin/bucket/edit/?id={storage}"
+    form = staff_client.get(url).get_data(as_text=True)
+    assert 'name="commit"' in form and 'value="100' in form
+    with app.app_context():
+        acme = db.session.scalar(sa.text("SELECT client_id FROM buckets"))
+        unit = db.session.scalar(sa.text("SELECT unit_type_id FROM buckets"))
+    data = {"client": acme, "unit_type": unit, "name": "Storage", "source_type": "vm", "aggregation": "sum",
+            "commit": "140", "base_price": "2", "overage_price": "3", "reviewed": "y", "enabled": "y",
+            "csrf_token": csrf_token(staff_client, url)}
+    saved = staff_client.post(url, data=data)
+    assert saved.status_code == 302, saved.get_data(as_text=True)[-2000:]
+    refused = staff_client.post(url, data=dict(data, commit="-1"))
+    assert "must not be negative" in refused.get_data(as_text=True)
+    with app.app_context():
+        terms = db.session.execute(sa.select(BucketTerm.effective_from, BucketTerm.commit, BucketTerm.created_by)
+                                   .order_by(BucketTerm.effective_from)).all()
+        assert [(start.strftime("%Y-%m"), commit, who) for start, commit, who in terms] == [
+            ("2026-01", 100, "system"), (current_period_start().strftime("%Y-%m"), 140, "staff@example.com")]
