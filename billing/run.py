@@ -37,6 +37,7 @@ class BillingSummary:
     kept_finalized: int
     late_readings: int
     finalized: bool
+    adjustments: int = 0
 
     @property
     def message(self) -> str:
@@ -44,6 +45,8 @@ class BillingSummary:
         text = f"{self.period}: {self.lines} bucket(s) {done}, total ${self.total_cost:,.2f}"
         if self.kept_finalized:
             text += f"; {self.kept_finalized} finalized line(s) kept unchanged"
+        if self.adjustments:
+            text += f"; {self.adjustments} adjustment line(s) finalized with it"
         if self.late_readings:
             text += f" ({self.late_readings} late reading(s) not billed)"
         return text + "."
@@ -226,12 +229,11 @@ def bill_period(session: Session, period_start: datetime, finalize: bool = False
     progress(90, f"Billing {label}: writing {len(lines)} line(s)")
     try:
         write_lines(session, period_start, lines)
-        if finalize:
-            finalize_adjustment_lines(session, period_start, now)
+        adjustments = finalize_adjustment_lines(session, period_start, now) if finalize else 0
         session.commit()
     except Exception:
         session.rollback()
         raise
     total = sum((line["final_cost"] for line in lines), Decimal("0.00"))
     progress(100, f"Billing {label}: done")
-    return BillingSummary(label, len(lines), total, len(kept), late, finalize)
+    return BillingSummary(label, len(lines), total, len(kept), late, finalize, adjustments)

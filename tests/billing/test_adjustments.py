@@ -68,7 +68,8 @@ def test_a_late_reading_moving_the_p95_is_posted_as_exactly_the_difference(app):
         assert adjustment.details["term"] == {"commit": "15.000000", "base_price": "2.000000",
                                               "overage_price": "1.333000"}
         # Billing October keeps the adjustment; finalizing October finalizes it: billed 35.33 + 1.34 = 36.67.
-        bill_period(db.session, OCT, finalize=True)
+        summary = bill_period(db.session, OCT, finalize=True)
+        assert "1 adjustment line(s) finalized with it" in summary.message
         [ordinary, adjustment] = lines(OCT)
         assert (ordinary.adjusts_period, adjustment.finalized, adjustment.final_cost) == (None, True, D("1.34"))
         [diff] = late_differences(db.session, SEP)
