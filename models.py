@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DDL,
     Column,
     DateTime,
     ForeignKey,
@@ -33,13 +32,12 @@ from sqlalchemy.orm import NO_VALUE, Mapped, column_property, mapped_column, rel
 from werkzeug.security import generate_password_hash
 
 from extensions import db
-from schema_triggers import CREATE_STATEMENTS
 
-AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
+AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count", "time_weighted")
+MAX_GAP_LIMIT = 44640  # minutes in 31 days: a reading never holds past a month
 USER_ROLES = ("admin", "staff", "viewer")
 API_KEY_ROLES = ("admin", "ingest", "readonly")
 SUPPRESSION_TYPES = ("exact", "glob", "regex")
-JOB_KINDS = ("billing", "projection", "provisioning", "export", "adjustments")
 JOB_ACTIVE = ("queued", "running")
 
 MICRO = Decimal("0.000001")
@@ -127,11 +125,16 @@ class UnitType(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    aggregation: Mapped[str] = mapped_column(String(20), default="sum", server_default="sum")
     base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     auto_provision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     filter_pattern: Mapped[str] = mapped_column(String(200), default="*", server_default="*")
+    # time_weighted: how long a reading holds at most when no next reading comes (DESIGN.md "Time-weighted usage");
+    # the default is the server's only, so inserts built from this model also work on schemas before the column
+    max_gap_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
+    # server default only: rows written by older code (or at older revisions) get it from the database
+    silent_after_hours: Mapped[int] = mapped_column(Integer, server_default="24")
 
     def __str__(self) -> str:
         return self.name
@@ -177,7 +180,7 @@ class Bucket(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="RESTRICT"))
     source_type: Mapped[str] = mapped_column(String(100))
-    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    aggregation: Mapped[str] = mapped_column(String(20), default="sum", server_default="sum")
     # commit, base_price and overage_price read the term in force for the current period (BucketTerm, below);
     # setting them writes that term (billing/terms.py).
     reviewed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
@@ -234,7 +237,7 @@ class BillingReading(db.Model):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     # RESTRICT: a client or bucket goes only after its lines were removed explicitly (integrity.py, audited);
-    # a finalized line is never removed (schema_triggers.py).
+    # a finalized line is never removed (database/triggers.py).
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"))
     bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="RESTRICT"))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -260,8 +263,9 @@ class BillingReading(db.Model):
     bucket: Mapped[Bucket] = relationship()
 
 
-# The assets named in the per-asset details of each finalized line, written by the triggers of schema_triggers.py
-# (created after every table): an asset a finalized line names cannot be deleted.
+# The assets named in the per-asset details of each finalized line, written by the triggers of database/triggers.py
+# (created with this table, the last of the two it joins, by the listeners database/triggers.py registers when it is
+# imported, as app.py does): an asset a finalized line names cannot be deleted.
 finalized_line_assets = Table(
     "finalized_line_assets",
     db.metadata,
@@ -269,11 +273,6 @@ finalized_line_assets = Table(
     Column("asset_id", ForeignKey("assets.id", ondelete="RESTRICT"), primary_key=True),
     Index("ix_finalized_line_assets_asset", "asset_id"),
 )
-for dialect_name, statements in CREATE_STATEMENTS.items():
-    for statement in statements:  # after every table: the term triggers read billing_readings and bucket_terms
-        event.listen(db.metadata, "after_create", DDL(statement).execute_if(dialect=dialect_name))
-
-
 class BucketTerm(db.Model):
     """A bucket's commit and prices from a period on (DESIGN "Contract terms over time and true-ups")."""
 
@@ -468,6 +467,79 @@ class JobRun(db.Model):
     @property
     def active(self) -> bool:
         return self.status in JOB_ACTIVE
+
+
+WEBHOOK_EVENTS = ("billing.run.finished", "billing.period.finalized", "asset.silent", "usage.anomaly",
+                  "bucket.projected_over")
+WEBHOOK_TEST_EVENT = "webhook.test"
+
+
+class Webhook(db.Model):
+    """An endpoint that receives events; `secret` holds the signing secret encrypted (webhooks/signing.py)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(Text)
+    events: Mapped[list] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(db.Model):
+    """An event as emitted (the outbox): `dispatched_at` is set once its deliveries are queued; `webhook_id` names
+    the one webhook a test event is for (null: every enabled webhook subscribed to the type)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_pending", "dispatched_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(db.Model):
+    """One attempt to deliver an event to a webhook."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook_event", "webhook_id", "event_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(50))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    webhook: Mapped[Webhook] = relationship()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class AlertEpisode(db.Model):
+    """A stretch of time during which a condition (silent asset, usage anomaly, projected over) holds: its event is
+    emitted when the episode opens, and again only after it was cleared. One open episode per (kind, subject)."""
+
+    __tablename__ = "alert_episodes"
+    __table_args__ = (
+        Index("uq_alert_episodes_open", "kind", "subject", unique=True,
+              sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_id: Mapped[str | None] = mapped_column(String(40))
 
 
 Client.bucket_count = column_property(

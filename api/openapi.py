@@ -8,7 +8,8 @@ from flask import jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import bp
+from api.blueprint import bp
+from api.openapi_alerts import add_alert_paths, alert_models
 from api.records import MAX_PER_PAGE, RESOURCES
 from api.schemas import (
     MAX_ITEMS, AdjustmentsRun, BillingReadingOut, BillingRun, BucketTermIn, BucketTermOut, ErrorOut, IngestOut,
@@ -132,7 +133,7 @@ def _models() -> list[type[BaseModel]]:
                                      page_of(TrueUpOut)]
     for resource in RESOURCES:
         models += [resource.create, resource.patch, resource.out, page_of(resource.out)]
-    return models
+    return models + alert_models()
 
 
 @lru_cache(maxsize=1)
@@ -176,6 +177,7 @@ def openapi_document() -> dict[str, Any]:
     }
     _record_paths(paths)
     _term_paths(paths)
+    add_alert_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Meterdesk API", "version": "1.0.0",

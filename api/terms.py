@@ -8,7 +8,7 @@ from flask import jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api import bp
+from api.blueprint import bp
 from api.auth import api_auth, current_key
 from api.body import json_body, parse_model, query_int
 from api.errors import ApiError

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from audit import audit_bulk
+from database.audit import audit_bulk
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import rate_bucket_usage
 from billing.terms import Term, terms_for_period

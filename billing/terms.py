@@ -3,7 +3,7 @@
 A bucket's term with the latest `effective_from <= P` bills period P (its first term bills every earlier period).
 A term *governs* the periods from its `effective_from` up to the bucket's next term (the first one also every period
 before it); writing a term that would govern a period in which the bucket has a finalized line is refused
-(`TermLocked`; the database triggers of schema_triggers.py hold the same rule against raw SQL).
+(`TermLocked`; the database triggers of database/triggers.py hold the same rule against raw SQL).
 
 `Bucket.commit`, `.base_price` and `.overage_price` read the term in force for the current period (models.py);
 setting them on a bucket, through any route (grid, API, provisioning, demo data), writes the term effective from the
@@ -132,7 +132,7 @@ def _set_values(bucket: Bucket) -> dict[str, Any]:
 
 def term_author(session: Session) -> str:
     """Who is writing terms now, as the bucket page shows it: the audit actor's email or API key, else `system`."""
-    from audit import current_actor
+    from database.audit import current_actor
     from models import ApiKey, User
 
     user_id, api_key_id = current_actor()

@@ -7,11 +7,11 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.validators import DataRequired, Length
 
-from auth import can_edit
 from extensions import db
 from models import Asset, utcnow
-from redirects import safe_next
 from views.base import SecureModelView, fmt_time, link
+from web.auth import can_edit
+from web.redirects import safe_next
 
 
 def set_assets(ids: list[str], **values) -> int:

@@ -1,20 +1,23 @@
 """Billing Buckets grid: pricing, commit and the assets a bucket binds."""
 from __future__ import annotations
 
-from flask import flash, g
+from flask import current_app, flash, g
 from flask_admin.actions import action
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import DecimalField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from billing.gaps import current_gaps
 from billing.periods import current_period_start, period_label
 from billing.terms import bucket_terms
 from extensions import db
-from models import AGGREGATIONS, Bucket, Projection
-from validation import non_negative
+from models import AGGREGATIONS, Bucket
+from reports.anomalies import Anomaly, anomalies
+from reports.buckets import projected_current_usage
 from views.base import SecureModelView, link
-from formatting import quantity
+from views.forms import non_negative
+from web.formatting import quantity
 
 
 def unique_name_per_client(form, field) -> None:
@@ -41,8 +44,23 @@ def current_usage(view, context, model, name) -> str:
     return quantity(usage.get(model.id)) if model.id in usage else "—"
 
 
+def gap_hours_detail(view, context, model, name) -> Markup:
+    """time_weighted buckets: each asset's unit·hours and gap hours this period so far (billing.gaps)."""
+    if model.aggregation != "time_weighted":
+        return Markup("—")
+    rows = current_gaps(db.session, bucket_id=model.id)
+    if not rows:
+        return Markup('<span class="text-muted">No bound assets.</span>')
+    body = Markup("").join(Markup("<tr><td>{}</td><td>{}</td><td>{}</td></tr>").format(
+        link("asset_page.asset", row.external_id, asset_id=row.asset_id), quantity(row.usage),
+        quantity(row.gap_hours)) for row in rows)
+    return Markup('<table class="table table-sm gap-hours"><thead><tr><th>Asset</th><th>Usage (unit·h)</th>'
+                  '<th>Gap Hours</th></tr></thead><tbody>{}</tbody></table>').format(body)
+
+
 class BucketView(SecureModelView):
     list_template = "meterdesk/list_marked.html"
+    details_template = "meterdesk/bucket_details.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
                    "reviewed", "enabled")
     column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
@@ -86,6 +104,15 @@ class BucketView(SecureModelView):
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
+        self.column_formatters_detail = {**self.column_formatters_detail, "gap_hours": gap_hours_detail}
+
+    def get_details_columns(self):
+        return [*super().get_details_columns(), ("gap_hours", "Gap Hours (this period)")]
+
+    def anomaly_of(self, bucket: Bucket) -> Anomaly | None:
+        """The bucket's usage anomaly this period, if any (flagged on the bucket page)."""
+        found = anomalies(db.session, current_app.config["ANOMALY_PCT"], bucket_id=bucket.id)
+        return found[0] if found else None
 
     def terms(self, bucket_id: int) -> list:
         """The bucket's contract terms, oldest first, for its page."""
@@ -99,11 +126,7 @@ class BucketView(SecureModelView):
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
-        ids = [row.id for row in rows]
-        g.bucket_usage = dict(db.session.execute(
-            select(Projection.bucket_id, Projection.current_usage)
-            .where(Projection.bucket_id.in_(ids), Projection.period_start == current_period_start())
-        ).all()) if ids else {}
+        g.bucket_usage = projected_current_usage(db.session, [row.id for row in rows])
         return count, rows
 
     @action("review", "Mark reviewed", "Mark the selected buckets as reviewed (check their commits first)?")

@@ -1,21 +1,23 @@
 """Record pages: a client (its buckets and billing history) and an asset (its usage and quick actions)."""
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from auth import can_edit
+from billing.gaps import current_gaps
 from extensions import db
 from models import Asset, Client, utcnow
 from reports.clients import billing_history, client_buckets
+from reports.issues import client_open_issues
 from reports.late_usage import client_adjustments
-from redirects import safe_next
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
 from views.base import HiddenView
+from web.auth import can_edit
+from web.redirects import safe_next
 
 
 class ClientPage(HiddenView):
@@ -24,8 +26,10 @@ class ClientPage(HiddenView):
         client = db.session.get(Client, client_id) or abort(404)
         history = billing_history(db.session, client_id)
         figure = charts.figure_json(charts.overage_buffer(history)) if history else None
+        issues = client_open_issues(db.session, client_id, current_app.config["ANOMALY_PCT"])
         return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
-                           history_figure=figure, adjustments=client_adjustments(db.session, client_id))
+                           history_figure=figure, issues=issues,
+                           adjustments=client_adjustments(db.session, client_id))
 
 
 def client_choices() -> list[tuple[int, str]]:
@@ -40,7 +44,8 @@ class AssetPage(HiddenView):
     @expose("/<int:asset_id>")
     def asset(self, asset_id: int):
         asset = db.session.get(Asset, asset_id) or abort(404)
-        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices())
+        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices(),
+                           gaps=current_gaps(db.session, asset_id=asset_id))
 
     @expose("/<int:asset_id>/usage.json")
     def usage(self, asset_id: int):

@@ -10,7 +10,7 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from auth import can_edit
+from web.auth import can_edit
 from billing.export import neutralise
 from billing.periods import current_period_start, next_period, period_label
 from billing.trueups import DIRECTIONS, apply_true_ups, true_ups

@@ -13,7 +13,7 @@ SQLite: billing_readings is rebuilt (batch "recreate") with foreign keys off, as
 finalized-line triggers are created again.
 
 Revision ID: bucket_terms_adjustments
-Revises: user_session_version
+Revises: alerts_webhooks
 Create Date: 2026-11-26 18:00:00
 """
 from datetime import datetime, timezone
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "bucket_terms_adjustments"
-down_revision = "user_session_version"
+down_revision = "alerts_webhooks"
 branch_labels = None
 depends_on = None
 

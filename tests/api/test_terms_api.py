@@ -10,7 +10,7 @@ from billing.run import bill_period
 from extensions import db
 from models import Asset, AuditLog, BucketTerm, JobRun, utcnow
 from tests.api_helpers import bearer, make_key
-from tests.billing_helpers import asset, bucket, client, readings
+from tests.factories import asset, bucket, client, readings
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
 

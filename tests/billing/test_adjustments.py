@@ -12,7 +12,7 @@ from billing.run import bill_period
 from extensions import db
 from models import AuditLog, BillingReading, utcnow
 from reports.late_usage import late_periods
-from tests.billing_helpers import asset, bucket, readings
+from tests.factories import asset, bucket, readings
 
 D = Decimal
 SEP, OCT = (datetime(2026, m, 1, tzinfo=timezone.utc) for m in (9, 10))

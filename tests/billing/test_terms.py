@@ -14,7 +14,7 @@ from billing.run import bill_period
 from billing.terms import TermLocked, bucket_terms, set_term, term_for, terms_for_period
 from extensions import db
 from models import AuditLog, BillingReading, Bucket, BucketTerm
-from tests.billing_helpers import asset, bucket, readings
+from tests.factories import asset, bucket, readings
 
 D = Decimal
 JAN, MAR, JUL, SEP = (datetime(2026, m, 1, tzinfo=timezone.utc) for m in (1, 3, 7, 9))

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Bucket, BucketTerm
-from tests.test_integrity_schema import migrated_app, refused
+from tests.database.test_integrity_schema import migrated_app, refused
 
-BEFORE = "user_session_version"
+BEFORE = "alerts_webhooks"
 SEP, OCT = datetime(2026, 9, 1), datetime(2026, 10, 1)
 
 

@@ -1,4 +1,4 @@
-"""The SQL billing, late differences and adjustment lines held to the slow reference (billing/reference.py) on random
+"""The SQL billing, late differences and adjustment lines held to the slow reference (tests/reference.py) on random
 data: random term changes, late readings in waves after finalizing, adjustments posted, re-posted, finalized, more
 late readings, adjusted again. After every post, what bills the period equals its recomputation, figure by figure."""
 from __future__ import annotations
@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from billing.adjustments import late_differences, post_adjustments
 from billing.periods import current_period_start, next_period, period_bounds, previous_period
-from billing.reference import LATE_FIGURES, reference_billed, reference_figures
+from tests.reference import LATE_FIGURES, reference_billed, reference_figures
 from billing.run import bill_period
 from billing.terms import set_term
 from extensions import db
 from models import BillingReading, utcnow
-from tests.billing_helpers import asset, bucket, client, readings
+from tests.factories import asset, bucket, client, readings
 from tests.conftest import empty_tables
 
 D = Decimal

@@ -11,7 +11,7 @@ from billing.terms import bucket_terms
 from billing.trueups import apply_true_ups, true_ups
 from extensions import db
 from models import AuditLog, BillingReading
-from tests.billing_helpers import asset, bucket, client, readings, unit_type
+from tests.factories import asset, bucket, client, readings, unit_type
 
 D = Decimal
 MID_SEPTEMBER = datetime(2026, 9, 15, tzinfo=timezone.utc)  # "now" of the true-up: current period 2026-09

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import PASSWORD, make_user
 from tests.livesrv import browser_page, live_server, login
-from tests.test_billing_browser import rq_worker_burst
+from tests.browser.test_billing_browser import worker_burst
 from tests.views.test_terms_pages import finalized_september_with_a_late_reading
 
 pytestmark = pytest.mark.browser
@@ -36,7 +36,7 @@ def test_admin_posts_adjustments_from_the_page_and_sees_them_in_the_open_period(
         page.wait_for_selector(".alert:has-text('Posting adjustments for 2026-09 into 2026-10 started')")
         job = page.locator(".late-usage .job-status")
         assert job.get_attribute("data-job-status") == "queued"
-        rq_worker_burst(app)
+        worker_burst(app)
         job.locator(".job-state:text-is('done')").wait_for(timeout=15000)
         assert "Posted 1 adjustment line(s) for 2026-09 into 2026-10, total $15.00" in job.locator(
             ".job-message").inner_text()

@@ -9,7 +9,7 @@ from billing.adjustments import post_adjustments
 from billing.run import bill_period
 from extensions import db
 from models import AuditLog, BucketTerm, JobRun, LateUsageWaiver, utcnow
-from tests.billing_helpers import asset, bucket, client, readings
+from tests.factories import asset, bucket, client, readings
 from tests.conftest import csrf_token
 
 SEP, OCT = datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc)
