@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from api.alert_schemas import (
     AnomalyOut, SilentAssetOut, WebhookCreated, WebhookDeliveryOut, WebhookIn, WebhookOut, WebhookPatch,
 )
+from api.openapi_parts import CLIENT_ID, PAGING, RECORD_ID, _operation, _query, _ref
 from api.schemas import page_of
 
 
@@ -18,8 +19,6 @@ def alert_models() -> list[type[BaseModel]]:
 
 def add_alert_paths(paths: dict[str, Any]) -> None:
     """Add the paths of api/webhooks.py and api/alerts.py to the document's `paths`."""
-    from api.openapi import CLIENT_ID, PAGING, RECORD_ID, _operation, _query, _ref
-
     admin, readers = ("admin",), ("admin", "readonly")
     client = [_query("client_id", CLIENT_ID, "Only this client's (a client-scoped key: always its own).")]
     paths["/api/v1/silent-assets"] = {"get": _operation(

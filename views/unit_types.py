@@ -53,7 +53,8 @@ class UnitTypeView(SecureModelView):
                             "validators": [NumberRange(min=1, max=MAX_GAP_LIMIT)],
                             "description": "time_weighted: a reading holds until the next one, this long at most."},
         "silent_after_hours": {"label": "Silent After (hours)", "default": 24,
-                               "validators": [InputRequired(), NumberRange(min=1, max=SILENT_MAX_HOURS)],
+                               "filters": [lambda hours: 24 if hours is None else hours],  # left empty: 24
+                               "validators": [NumberRange(min=1, max=SILENT_MAX_HOURS)],
                                "description": "A bound asset with no reading of this unit type for this long is "
                                               "listed under Assets ▾ Silent."},
     }

@@ -8,7 +8,7 @@ from decimal import Decimal
 from billing.periods import current_period_start, next_period, previous_period
 from extensions import db
 from models import Asset, BillingReading, Bucket, Client, Projection, UnitType, Webhook
-from readings import NewReading, store_readings
+from ingest.store import NewReading, store_readings
 from webhooks.signing import new_secret, seal_secret
 
 ZERO = Decimal("0")
