@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from database import audit  # noqa: F401  (registers the audit session events)
 from database import integrity  # noqa: F401  (registers the delete guard)
 from database import triggers  # noqa: F401  (creates the finalized-line triggers with the tables)
+import billing.terms  # noqa: F401  (bucket commit and price writes become contract terms)
 from config import BASE_DIR, build_config
 from database.deadline import SQLITE_BUSY_MS
 from extensions import csrf, db, login_manager

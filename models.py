@@ -23,6 +23,8 @@ from sqlalchemy import (
     func,
     select,
     UniqueConstraint,
+    bindparam,
+    case,
     event,
     text,
 )
@@ -179,9 +181,8 @@ class Bucket(db.Model):
     unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="RESTRICT"))
     source_type: Mapped[str] = mapped_column(String(100))
     aggregation: Mapped[str] = mapped_column(String(20), default="sum", server_default="sum")
-    commit: Mapped[Decimal] = mapped_column(Quantity, default=Decimal("0"), server_default="0")
-    base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
-    overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
+    # commit, base_price and overage_price read the term in force for the current period (BucketTerm, below);
+    # setting them writes that term (billing/terms.py).
     reviewed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -223,7 +224,11 @@ class AssetUnit(db.Model):
 class BillingReading(db.Model):
     __tablename__ = "billing_readings"
     __table_args__ = (
-        UniqueConstraint("bucket_id", "period_start", name="uq_billing_bucket_period"),
+        # One ordinary line per bucket and period; one adjustment line per bucket, period and adjusted period.
+        Index("uq_billing_bucket_period", "bucket_id", "period_start", unique=True,
+              sqlite_where=text("adjusts_period IS NULL"), postgresql_where=text("adjusts_period IS NULL")),
+        Index("uq_billing_adjustment", "bucket_id", "period_start", "adjusts_period", unique=True,
+              sqlite_where=text("adjusts_period IS NOT NULL"), postgresql_where=text("adjusts_period IS NOT NULL")),
         Index("ix_billing_period_client", "period_start", "client_id"),
         # Covering index for the reports' per-period sums (the rows carry per-asset details: costly to visit).
         Index("ix_billing_period_totals", "period_start", "client_id", "bucket_id", "total_usage", "commit",
@@ -237,6 +242,8 @@ class BillingReading(db.Model):
     bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="RESTRICT"))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An adjustment line (DESIGN "Late usage"): the start of the finalized period whose late difference it bills.
+    adjusts_period: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total_usage: Mapped[Decimal] = mapped_column(Quantity)
     commit: Mapped[Decimal] = mapped_column(Quantity)
     base_price: Mapped[Decimal] = mapped_column(Price)
@@ -266,6 +273,53 @@ finalized_line_assets = Table(
     Column("asset_id", ForeignKey("assets.id", ondelete="RESTRICT"), primary_key=True),
     Index("ix_finalized_line_assets_asset", "asset_id"),
 )
+class BucketTerm(db.Model):
+    """A bucket's commit and prices from a period on (DESIGN "Contract terms over time and true-ups")."""
+
+    __tablename__ = "bucket_terms"
+    __table_args__ = (UniqueConstraint("bucket_id", "effective_from", name="uq_bucket_terms_bucket_period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"))
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime)  # a period's start (first day 00:00 UTC)
+    commit: Mapped[Decimal] = mapped_column(Quantity, default=Decimal("0"))
+    base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"))
+    overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    bucket: Mapped[Bucket] = relationship()
+
+
+def _current_period() -> datetime:
+    now = utcnow()
+    return datetime(now.year, now.month, 1, tzinfo=timezone.utc)
+
+
+def _term_in_force(column: Any) -> Any:
+    """The bucket's term figure in force for the current period: the latest term effective on or before it, else its
+    first term (evaluated when each statement runs)."""
+    current = bindparam("current_period", callable_=_current_period, type_=UTCDateTime())
+    in_force = case((BucketTerm.effective_from <= current, 0), else_=1)
+    latest_first = case((BucketTerm.effective_from <= current, BucketTerm.effective_from), else_=None)
+    return (select(column).where(BucketTerm.bucket_id == Bucket.id)
+            .order_by(in_force, latest_first.desc(), BucketTerm.effective_from).limit(1)
+            .correlate_except(BucketTerm).scalar_subquery())
+
+
+Bucket.commit = column_property(_term_in_force(BucketTerm.commit))
+Bucket.base_price = column_property(_term_in_force(BucketTerm.base_price))
+Bucket.overage_price = column_property(_term_in_force(BucketTerm.overage_price))
+
+
+class LateUsageWaiver(db.Model):
+    """A finalized period's late readings waived: those received up to `waived_at` no longer count as pending."""
+
+    __tablename__ = "late_usage_waivers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    waived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    waived_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class Projection(db.Model):

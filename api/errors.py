@@ -11,6 +11,7 @@ from api.blueprint import bp
 from database import deadline
 from database.integrity import DeleteRefused
 from extensions import db
+from billing.terms import TermLocked
 
 API_PREFIX = "/api/v1"
 
@@ -65,7 +66,8 @@ def _register_blueprint_handlers(bp) -> None:
         return error_response(exc.status, exc.message, exc.fields, exc.headers)
 
     @bp.errorhandler(DeleteRefused)
-    def delete_refused(exc: DeleteRefused):
+    @bp.errorhandler(TermLocked)
+    def delete_refused(exc: Exception):
         db.session.rollback()
         return error_response(409, str(exc))
 

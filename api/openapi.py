@@ -15,8 +15,8 @@ from api.openapi_parts import (
 )
 from api.records import RESOURCES
 from api.schemas import (
-    MAX_ITEMS, BillingReadingOut, BillingRun, ErrorOut, IngestOut, JobRunOut, JobStarted, ProjectionOut,
-    ReadingIn, ReadingOut, ReadingsEnvelope, UnitTypeName, page_of,
+    MAX_ITEMS, AdjustmentsRun, BillingReadingOut, BillingRun, BucketTermIn, BucketTermOut, ErrorOut, IngestOut,
+    JobRunOut, JobStarted, ProjectionOut, ReadingIn, ReadingOut, ReadingsEnvelope, TrueUpOut, UnitTypeName, page_of,
 )
 
 def _record_paths(paths: dict[str, Any]) -> None:
@@ -51,10 +51,38 @@ def _record_paths(paths: dict[str, Any]) -> None:
         }
 
 
+def _term_paths(paths: dict[str, Any]) -> None:
+    """Contract terms, true-ups and late-usage adjustments (DESIGN "Contract terms over time", "Late usage")."""
+    paths["/api/v1/buckets/{record_id}/terms"] = {
+        "parameters": [RECORD_ID],
+        "get": _operation("A bucket's contract terms, oldest first", 200, _ref(page_of(BucketTermOut)), (404,),
+                          roles=("admin",)),
+        "post": _operation(
+            "Add, or replace, the bucket's term effective from a period (201 added, 200 replaced; 409 when the term "
+            "would govern a period in which the bucket has a finalized line)", 201, _ref(BucketTermOut),
+            (404, 409, 422), body=_ref(BucketTermIn), roles=("admin",)),
+    }
+    paths["/api/v1/true-ups"] = {"get": _operation(
+        "Enabled buckets whose suggested commit (ceil of the max usage of their last 3 billed periods) differs from "
+        "the current one", 200, _ref(page_of(TrueUpOut)), (),
+        parameters=[_query("client_id", CLIENT_ID, "Only this client's buckets."),
+                    _query("unit_type_id", CLIENT_ID, "Only buckets of this unit type."),
+                    _query("direction", {"type": "string", "enum": ["all", "up", "down"]},
+                           "up: suggested above the current commit (upsell); down: below (retention risk).")]
+        + PAGING, roles=("admin", "readonly"))}
+    paths["/api/v1/billing/adjustments"] = {"post": _operation(
+        "Post a finalized period's late usage as adjustment lines into an open period (the current month by "
+        "default); 409 when the period has no finalized lines, the target is not a later open started period, or "
+        "a run for the period is active", 202, _ref(JobStarted), (409, 422), body=_ref(AdjustmentsRun),
+        roles=("admin",))}
+
+
 def _models() -> list[type[BaseModel]]:
     models: list[type[BaseModel]] = [ReadingsEnvelope, IngestOut, ErrorOut, JobStarted, BillingRun,
                                      JobRunOut, page_of(BillingReadingOut), page_of(ProjectionOut),
-                                     page_of(ReadingOut), page_of(UnitTypeName)]
+                                     page_of(ReadingOut), page_of(UnitTypeName),
+                                     BucketTermIn, BucketTermOut, page_of(BucketTermOut), AdjustmentsRun,
+                                     page_of(TrueUpOut)]
     for resource in RESOURCES:
         models += [resource.create, resource.patch, resource.out, page_of(resource.out)]
     return models + alert_models()
@@ -109,6 +137,7 @@ def openapi_document() -> dict[str, Any]:
                                   "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     }
     _record_paths(paths)
+    _term_paths(paths)
     add_alert_paths(paths)
     return {
         "openapi": "3.1.0",

@@ -11,7 +11,7 @@ from api.blueprint import bp
 from api.body import json_body, parse_model, query_int
 from api.errors import ApiError
 from api.records import MAX_ID, MAX_PER_PAGE, decimal_text
-from api.schemas import BillingReadingOut, BillingRun, JobRunOut, ProjectionOut
+from api.schemas import AdjustmentsRun, BillingReadingOut, BillingRun, JobRunOut, ProjectionOut
 from billing.periods import current_period_start, parse_period, period_label
 from extensions import db
 from jobs.rights import JobNotAllowed, Requester
@@ -28,6 +28,7 @@ def billing_json(line: BillingReading) -> dict[str, Any]:
     values = {name: getattr(line, name) for name in ("id", "client_id", "bucket_id", "period_start", "period_end",
                                                      "finalized", "finalized_at", "calculated_at", "details")}
     values.update({name: decimal_text(getattr(line, name)) for name in BILLING_DECIMALS})
+    values["adjusts_period"] = period_label(line.adjusts_period) if line.adjusts_period else None
     return BillingReadingOut(**values).model_dump(mode="json")
 
 
@@ -119,6 +120,25 @@ def run_billing():
     except ValueError as exc:
         raise ApiError(422, "invalid fields", {"period": str(exc)}) from None
     return _start("billing", {"period": body.period, "finalize": body.finalize}, body.period)
+
+
+@bp.post("/billing/adjustments")
+@api_auth("admin")
+def post_adjustments():
+    require_unscoped("post adjustments for every client")
+    body = parse_model(AdjustmentsRun, json_body())
+    errors = {}
+    for name in ("period", "into"):
+        value = getattr(body, name)
+        if value is not None:
+            try:
+                parse_period(value)
+            except ValueError as exc:
+                errors[name] = str(exc)
+    if errors:
+        raise ApiError(422, "invalid fields", errors)
+    into = body.into or period_label(current_period_start())
+    return _start("adjustments", {"period": body.period, "into": into}, body.period)
 
 
 @bp.post("/projections/run")

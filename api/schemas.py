@@ -245,6 +245,8 @@ class BillingReadingOut(BaseModel):
     finalized: bool
     finalized_at: datetime | None
     calculated_at: datetime
+    adjusts_period: str | None = Field(default=None, description="YYYY-MM: the finalized period this adjustment "
+                                                                     "line bills late usage of; null on ordinary lines.")
     details: Any
 
 
@@ -271,6 +273,50 @@ class JobRunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+# ---- contract terms, true-ups, late-usage adjustments ----------------------------------------------------------
+
+Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+class BucketTermIn(Strict):
+    effective_from: Period = Field(description="The first period (YYYY-MM) the term bills.")
+    commit: amount("commit")
+    base_price: amount("base_price")
+    overage_price: amount("overage_price")
+    note: Annotated[str, Text(max_length=10_000)] = ""
+
+
+class BucketTermOut(BaseModel):
+    id: int
+    bucket_id: int
+    effective_from: str = Field(description="YYYY-MM")
+    commit: DecimalOut
+    base_price: DecimalOut
+    overage_price: DecimalOut
+    note: str
+    created_by: str
+    created_at: datetime
+
+
+class AdjustmentsRun(Strict):
+    period: Period = Field(description="The finalized period (YYYY-MM) whose late usage is billed.")
+    into: Period | None = Field(default=None, description="The open period (YYYY-MM) that gets the adjustment "
+                                                          "lines; default the current month.")
+
+
+class TrueUpOut(BaseModel):
+    bucket_id: int
+    client_id: int
+    unit_type_id: int
+    current_commit: DecimalOut
+    suggested_commit: DecimalOut
+    direction: Literal["up", "down"]
+    usage_by_period: dict[str, DecimalOut] = Field(description="YYYY-MM -> billed usage, the last 3 billed periods.")
+    monthly_effect: DecimalOut = Field(description="Final cost at the last period's usage under the suggested "
+                                                   "commit minus under the current one.")
+    applied_from: str | None = Field(description="YYYY-MM when the suggestion is already the next period's term.")
 
 
 def page_of(model: type[BaseModel]) -> type[BaseModel]:

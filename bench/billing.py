@@ -72,7 +72,7 @@ def generate(url: str, assets: int, buckets: int, readings: int) -> None:
     postgres = engine.dialect.name == "postgresql"
     per_bucket = max(1, assets // buckets)
     step_seconds = max(1, int((PERIOD_END - PERIOD).total_seconds() // (readings + 1)))
-    from models import Asset, Bucket, Client, UnitType, bucket_assets
+    from models import Asset, Bucket, BucketTerm, Client, UnitType, bucket_assets
 
     with engine.begin() as conn:
         conn.execute(sa.insert(Client.__table__), [{"id": 1, "name": "Bench", "created_at": PERIOD}])
@@ -81,8 +81,11 @@ def generate(url: str, assets: int, buckets: int, readings: int) -> None:
             for i, agg in enumerate(AGGREGATIONS)])
         conn.execute(sa.insert(Bucket.__table__), [
             {"id": b + 1, "client_id": 1, "name": f"bucket-{b}", "unit_type_id": b % len(AGGREGATIONS) + 1,
-             "source_type": "bench", "aggregation": AGGREGATIONS[b % len(AGGREGATIONS)], "commit": 1000, "base_price": 1, "overage_price": 2,
-             "created_at": PERIOD} for b in range(buckets)])
+             "source_type": "bench", "aggregation": AGGREGATIONS[b % len(AGGREGATIONS)], "created_at": PERIOD}
+            for b in range(buckets)])
+        conn.execute(sa.insert(BucketTerm.__table__), [
+            {"bucket_id": b + 1, "effective_from": PERIOD, "commit": 1000, "base_price": 1, "overage_price": 2,
+             "note": "", "created_by": "bench", "created_at": PERIOD} for b in range(buckets)])
         conn.execute(sa.insert(Asset.__table__), [
             {"id": a + 1, "external_id": f"asset-{a}", "source_type": "bench", "name": f"asset-{a}", "client_id": 1,
              "acknowledged": True, "created_at": PERIOD} for a in range(assets)])

@@ -21,8 +21,9 @@ from billing.periods import period_label, period_of
 from models import BillingReading, Bucket, Client, UnitType
 
 COLUMNS = ("id", "client_id", "client", "bucket_id", "bucket", "unit_type", "period_start", "period_end",
-           "total_usage", "commit", "base_price", "overage_price", "base_cost", "overage_units", "overage_cost",
+           "adjusts_period", "total_usage", "commit", "base_price", "overage_price", "base_cost", "overage_units", "overage_cost",
            "buffer_units", "buffer_cost", "final_cost", "finalized", "finalized_at", "calculated_at", "details")
+ADJUSTS = COLUMNS.index("adjusts_period")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -96,14 +97,15 @@ def export_period(session: Session, period_start: datetime, out: Path,
         .join(line, line.bucket_id == Bucket.id).where(where).distinct()).all()))
     query = (
         select(UnitType.id, line.id, line.client_id, Client.name, line.bucket_id, Bucket.name, UnitType.name,
-               line.period_start, line.period_end, line.total_usage, line.commit, line.base_price,
+               line.period_start, line.period_end, line.adjusts_period, line.total_usage, line.commit, line.base_price,
                line.overage_price, line.base_cost, line.overage_units, line.overage_cost, line.buffer_units,
                line.buffer_cost, line.final_cost, line.finalized, line.finalized_at, line.calculated_at, line.details)
         .join(Client, Client.id == line.client_id)
         .join(Bucket, Bucket.id == line.bucket_id)
         .join(UnitType, UnitType.id == Bucket.unit_type_id)
         .where(where)
-        .order_by(UnitType.name, UnitType.id, Client.name, line.bucket_id)
+        .order_by(UnitType.name, UnitType.id, Client.name, line.bucket_id, line.adjusts_period.is_not(None),
+                  line.adjusts_period)
         .execution_options(stream_results=True, yield_per=500)
     )
     out = Path(out)
@@ -127,6 +129,7 @@ def export_period(session: Session, period_start: datetime, out: Path,
                     stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
                     writer = csv.writer(stream)
                     writer.writerow(COLUMNS)
+                row[ADJUSTS] = period_label(row[ADJUSTS]) if row[ADJUSTS] else ""  # YYYY-MM, empty on ordinary lines
                 writer.writerow([neutralise(_text(value)) for value in row])
                 written += 1
                 if written % 200 == 0:

@@ -13,11 +13,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import bucket_status, rate_bucket_usage
+from billing.terms import terms_for_period
 from billing.usage import BucketUsage, bucket_specs, usage_for_specs
 from database.audit import audit_bulk
 from models import Asset, BillingReading, Bucket, Reading, UnitType, bucket_assets, utcnow
@@ -36,6 +37,7 @@ class BillingSummary:
     kept_finalized: int
     late_readings: int
     finalized: bool
+    adjustments: int = 0
 
     @property
     def message(self) -> str:
@@ -43,6 +45,8 @@ class BillingSummary:
         text = f"{self.period}: {self.lines} bucket(s) {done}, total ${self.total_cost:,.2f}"
         if self.kept_finalized:
             text += f"; {self.kept_finalized} finalized line(s) kept unchanged"
+        if self.adjustments:
+            text += f"; {self.adjustments} adjustment line(s) finalized with it"
         if self.late_readings:
             text += f" ({self.late_readings} late reading(s) not billed)"
         return text + "."
@@ -76,9 +80,9 @@ def build_lines(session: Session, period_start: datetime, usages: dict[int, Buck
     if not usages:
         return []
     _, period_end = period_bounds(period_start)
+    terms = terms_for_period(session, period_start, list(usages))
     buckets = {b.id: b for b in session.execute(
-        select(Bucket.id, Bucket.client_id, Bucket.name, Bucket.aggregation, Bucket.commit, Bucket.base_price,
-               Bucket.overage_price, UnitType.name.label("unit_type"))
+        select(Bucket.id, Bucket.client_id, Bucket.name, Bucket.aggregation, UnitType.name.label("unit_type"))
         .join(UnitType, UnitType.id == Bucket.unit_type_id)
         .where(Bucket.id.in_(list(usages)))
     )}
@@ -90,18 +94,21 @@ def build_lines(session: Session, period_start: datetime, usages: dict[int, Buck
     lines = []
     for bucket_id in sorted(usages):
         b, usage = buckets[bucket_id], usages[bucket_id]
-        cost = rate_bucket_usage(usage.total, b.commit, b.base_price, b.overage_price)
+        term = terms.get(bucket_id)
+        if term is None:
+            raise ValueError(f"bucket {bucket_id} ({b.name}) has no contract term")
+        cost = rate_bucket_usage(usage.total, term.commit, term.base_price, term.overage_price)
         details = {
             "aggregation": b.aggregation, "unit_type": b.unit_type, "bucket": b.name,
-            "status": bucket_status(usage.total, b.commit),
+            "status": bucket_status(usage.total, term.commit),
             "assets": [{"asset_id": asset_id, "external_id": external.get(asset_id, ""), "usage": str(value),
                         **({"gap_hours": str(usage.gap_hours[asset_id])} if asset_id in usage.gap_hours else {})}
                        for asset_id, value in sorted(usage.per_asset.items())],
         }
         lines.append({
             "client_id": b.client_id, "bucket_id": bucket_id, "period_start": period_start, "period_end": period_end,
-            "total_usage": usage.total, "commit": b.commit, "base_price": b.base_price,
-            "overage_price": b.overage_price, "base_cost": cost.base_cost, "overage_units": cost.overage_units,
+            "total_usage": usage.total, "commit": term.commit, "base_price": term.base_price,
+            "overage_price": term.overage_price, "base_cost": cost.base_cost, "overage_units": cost.overage_units,
             "overage_cost": cost.overage_cost, "buffer_units": cost.buffer_units, "buffer_cost": cost.buffer_cost,
             "final_cost": cost.final_cost, "finalized": finalize, "finalized_at": now if finalize else None,
             "calculated_at": now, "details": details,
@@ -122,10 +129,12 @@ def wait_for_other_writers(session: Session, period_start: datetime) -> None:
 
 
 def write_lines(session: Session, period_start: datetime, lines: list[dict[str, Any]]) -> list[int]:
-    """In the caller's transaction: replace the period's unfinalized lines by `lines`, auditing each change."""
+    """In the caller's transaction: replace the period's unfinalized ordinary lines by `lines`, auditing each change
+    (adjustment lines stay: billing/adjustments.py writes them)."""
     wait_for_other_writers(session, period_start)
     table = BillingReading.__table__
-    unfinalized = and_(table.c.period_start == period_start, table.c.finalized.is_(False))
+    unfinalized = and_(table.c.period_start == period_start, table.c.finalized.is_(False),
+                       table.c.adjusts_period.is_(None))
     old = session.execute(select(*[table.c[name] for name in ("id", *AUDITED_FIELDS)]).where(unfinalized)).all()
     session.execute(delete(table).where(unfinalized))
     for row in old:
@@ -141,9 +150,23 @@ def write_lines(session: Session, period_start: datetime, lines: list[dict[str, 
     return ids
 
 
+def finalize_adjustment_lines(session: Session, period_start: datetime, now: datetime) -> int:
+    """Adjustment lines posted into the period are part of it: finalizing it finalizes them as posted (audited)."""
+    table = BillingReading.__table__
+    pending = and_(table.c.period_start == period_start, table.c.finalized.is_(False),
+                   table.c.adjusts_period.is_not(None))
+    ids = list(session.scalars(select(table.c.id).where(pending)))
+    if ids:
+        session.execute(update(table).where(table.c.id.in_(ids)).values(finalized=True, finalized_at=now))
+        audit_bulk(session, "update", table.name, ids, old={"finalized": False},
+                   new={"finalized": True, "finalized_at": now.isoformat()})
+    return len(ids)
+
+
 def finalized_bucket_ids(session: Session, period_start: datetime) -> set[int]:
     return set(session.scalars(select(BillingReading.bucket_id).where(
-        BillingReading.period_start == period_start, BillingReading.finalized.is_(True))))
+        BillingReading.period_start == period_start, BillingReading.finalized.is_(True),
+        BillingReading.adjusts_period.is_(None))))
 
 
 def late_readings(session: Session, line_ids: list[int]) -> dict[int, int]:
@@ -176,7 +199,7 @@ def _late_readings(session: Session, line_ids: list[int]) -> dict[int, int]:
         .join(bucket_assets, bucket_assets.c.bucket_id == Bucket.id)
         .join(Asset, and_(Asset.id == bucket_assets.c.asset_id, Asset.enabled.is_(True),
                           Asset.disregarded_at.is_(None)))
-        .where(line.c.id.in_(list(line_ids)), line.c.finalized.is_(True))
+        .where(line.c.id.in_(list(line_ids)), line.c.finalized.is_(True), line.c.adjusts_period.is_(None))
         .group_by(line.c.id)
     )
     return {line_id: int(count) for line_id, count in session.execute(query) if count}
@@ -201,15 +224,17 @@ def bill_period(session: Session, period_start: datetime, finalize: bool = False
     now = utcnow()
     lines = build_lines(session, period_start, usages, finalize, now)
     late_ids = list(session.scalars(select(BillingReading.id).where(
-        BillingReading.period_start == period_start, BillingReading.finalized.is_(True))))
+        BillingReading.period_start == period_start, BillingReading.finalized.is_(True),
+        BillingReading.adjusts_period.is_(None))))
     late = sum(late_readings(session, late_ids).values())
     progress(90, f"Billing {label}: writing {len(lines)} line(s)")
     try:
         write_lines(session, period_start, lines)
+        adjustments = finalize_adjustment_lines(session, period_start, now) if finalize else 0
         session.commit()
     except Exception:
         session.rollback()
         raise
     total = sum((line["final_cost"] for line in lines), Decimal("0.00"))
     progress(100, f"Billing {label}: done")
-    return BillingSummary(label, len(lines), total, len(kept), late, finalize)
+    return BillingSummary(label, len(lines), total, len(kept), late, finalize, adjustments)

@@ -28,6 +28,11 @@ def _actor() -> tuple[int | None, int | None]:
     return g.get("audit_user_id"), g.get("audit_api_key_id")
 
 
+def current_actor() -> tuple[int | None, int | None]:
+    """(user id, API key id) named as the actor of this app context's audit rows."""
+    return _actor()
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)

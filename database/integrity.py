@@ -17,7 +17,8 @@ deletes the record, so the database's ON DELETE actions find nothing left to do 
 
 - client: its buckets (with their dependents below), its API keys and its remaining billing lines and projections
   are deleted; its assets become unassigned (one `update` row each);
-- bucket: its asset bindings (`bucket_assets`, one row per binding), unfinalized billing lines and projections;
+- bucket: its asset bindings (`bucket_assets`, one row per binding), contract terms, unfinalized billing lines and
+  projections;
 - asset: its bindings, and its readings and `asset_units` (one summary row per asset and table: count, first and
   last timestamp).
 """
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from database.audit import audit_rows
 from models import (
-    ApiKey, Asset, AssetUnit, BillingReading, Bucket, Client, Projection, Reading, UnitType, bucket_assets,
+    ApiKey, Asset, AssetUnit, BillingReading, Bucket, BucketTerm, Client, Projection, Reading, UnitType, bucket_assets,
     finalized_line_assets,
 )
 
@@ -214,6 +215,7 @@ def _remove_bucket_dependents(session: Session, bucket_ids: set[int], client_ids
     if not bucket_ids and not client_ids:
         return
     _remove_rows(session, bucket_assets, bucket_assets.c.bucket_id.in_(list(bucket_ids)))
+    _remove_rows(session, BucketTerm.__table__, BucketTerm.bucket_id.in_(list(bucket_ids)))
     for model, skip in ((BillingReading, ("details",)), (Projection, ())):
         owned = or_(model.bucket_id.in_(list(bucket_ids)), model.client_id.in_(list(client_ids)))
         unfinalized = and_(owned, BillingReading.finalized.is_(False)) if model is BillingReading else owned

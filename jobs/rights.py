@@ -50,11 +50,13 @@ def finalizes(kind: str, parameters: dict[str, Any]) -> bool:
 def check_may_start(kind: str, parameters: dict[str, Any], requester: Requester) -> None:
     """Raise JobNotAllowed unless `requester` may start a `kind` run with `parameters`: every kind of run covers
     every client, so no client-scoped key may start one; admins, staff and the operator start runs; only admins
-    and the operator finalize billing."""
+    and the operator finalize billing or post late-usage adjustments (they change what finalized periods bill)."""
     if requester.client_id is not None:
         raise JobNotAllowed(f"A client-scoped key may not start {kind} runs: they cover every client.")
     if requester.role not in STARTERS:
         raise JobNotAllowed(f"The role {requester.role!r} may not start {kind} runs.")
+    if kind == "adjustments" and requester.role not in FINALIZERS:
+        raise JobNotAllowed(f"Only an admin may post late-usage adjustments for {parameters.get('period', '')}.")
     if finalizes(kind, parameters) and requester.role not in FINALIZERS:
         period = parameters.get("period", "")
         raise JobNotAllowed(f"Only an admin may finalize billing: finalizing {period} was refused. "

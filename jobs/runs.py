@@ -18,11 +18,13 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from billing.adjustments import check_into
 from billing.export import lines_to_export
 from billing.periods import parse_period
 from billing.run import check_billable
 from database.audit import set_actor
 from extensions import db
+from jobs.adjustments import adjustments_work
 from jobs.billing import billing_work
 from jobs.export import export_work
 from jobs.projections import projection_work
@@ -42,22 +44,26 @@ WORK: dict[str, Work] = {
     "projection": projection_work,
     "provisioning": provisioning_work,
     "export": export_work,
+    "adjustments": adjustments_work,
 }
 
 
 class JobRejected(JobRefused):
-    """The parameters cannot run now (a future period, finalizing the open month, exporting a period with no lines)."""
+    """The parameters cannot run now (a future period, finalizing the open month, exporting a period with no lines,
+    adjustments into a finalized or future period)."""
 
 
 def check_parameters(kind: str, parameters: dict[str, Any]) -> None:
     """Raise JobRejected for a run that would only fail later: the same checks the job makes, made up front."""
     if kind not in WORK:
         raise JobRejected(f"Unknown kind of run {kind!r}.")
-    if kind not in ("billing", "export"):
+    if kind not in ("billing", "export", "adjustments"):
         return
     try:
         period_start = parse_period(parameters.get("period", ""))
-        if kind == "billing":
+        if kind == "adjustments":
+            check_into(db.session, period_start, parse_period(parameters.get("into", "")))
+        elif kind == "billing":
             check_billable(period_start, bool(parameters.get("finalize")))
         else:
             lines_to_export(db.session, period_start)

@@ -41,7 +41,7 @@ def baselines(session: Session, before: datetime, bucket_ids: list[int] | None =
     rank = func.row_number().over(partition_by=BillingReading.bucket_id,
                                   order_by=BillingReading.period_start.desc()).label("rank")
     ranked = select(BillingReading.bucket_id, BillingReading.total_usage, rank).where(
-        BillingReading.period_start < before)
+        BillingReading.period_start < before, BillingReading.adjusts_period.is_(None))  # adjustment lines: deltas
     if bucket_ids is not None:
         ranked = ranked.where(BillingReading.bucket_id.in_(bucket_ids))
     ranked = ranked.subquery()

@@ -20,10 +20,12 @@ def latest_billed_period(session: Session) -> datetime | None:
 
 
 def client_summary(session: Session, period_start: datetime) -> list[dict[str, Any]]:
-    """Per client with lines in the period, by name: its buckets billed and their total cost."""
+    """Per client with lines in the period, by name: its buckets billed and the total cost of its lines (adjustment
+    lines included)."""
     start, end = period_bounds(period_start)
     rows = session.execute(
-        select(Client.id, Client.name, func.count(BillingReading.id), func.sum(BillingReading.final_cost))
+        select(Client.id, Client.name, func.count(func.distinct(BillingReading.bucket_id)),
+               func.sum(BillingReading.final_cost))
         .join(Client, Client.id == BillingReading.client_id)
         .where(BillingReading.period_start == start)
         .group_by(Client.id, Client.name).order_by(Client.name)

@@ -132,7 +132,7 @@ def new_overages(session: Session, now: datetime | None = None) -> list[NewOvera
         .join(Bucket, Bucket.id == Projection.bucket_id)
         .join(Client, Client.id == Projection.client_id)
         .outerjoin(previous, and_(previous.c.bucket_id == Projection.bucket_id,
-                                  previous.c.period_start == last))
+                                  previous.c.period_start == last, previous.c.adjusts_period.is_(None)))
         .where(Projection.period_start == period)
         .order_by(Client.name, Bucket.name)
     ).all()
@@ -148,10 +148,10 @@ def new_overages(session: Session, now: datetime | None = None) -> list[NewOvera
 
 
 def client_statuses(session: Session, period: datetime) -> dict[int, str]:
-    """Each billed client's over/under/mixed/at status in `period`, from its lines' usage against commit."""
+    """Each billed client's over/under/mixed/at status in `period`, from its ordinary lines' usage against commit."""
     rows = session.execute(
         select(BillingReading.client_id, BillingReading.total_usage, BillingReading.commit)
-        .where(BillingReading.period_start == period)
+        .where(BillingReading.period_start == period, BillingReading.adjusts_period.is_(None))
     ).all()
     per_client: dict[int, list[str]] = {}
     for client_id, usage, commit in rows:

@@ -1,4 +1,5 @@
-"""A slow, obviously-correct Python rendering of the usage rules, to hold the SQL path (billing/usage.py) to.
+"""A slow, obviously-correct Python rendering of the usage rules, to hold the SQL path (billing/usage.py) to; it also
+knows contract terms (the term of each period) and what a finalized period has billed (its line plus adjustments).
 
 Loads every relevant reading as an ORM object and aggregates in Python; only for tests and the bench baseline.
 It shares no arithmetic with billing/usage.py or billing/time_weighted.py (only the BucketUsage result type):
@@ -15,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.usage import BucketUsage
-from models import Bucket, Reading
+from models import BillingReading, Bucket, BucketTerm, Reading
 
 SIX = Decimal("0.000001")
 NOTHING = Decimal("0.000000")
 HOUR = timedelta(hours=1)
+CENT = Decimal("0.01")
 
 
 def six_places(value: Decimal) -> Decimal:
@@ -95,3 +97,55 @@ def reference_usages(session: Session, period_start: datetime, period_end: datet
             per_asset[asset.id] = six_places(aggregate(bucket.aggregation, readings))
         result[bucket.id] = BucketUsage(six_places(sum(per_asset.values(), NOTHING)), per_asset, gaps)
     return result
+
+
+def reference_term(session: Session, bucket: Bucket, period_start: datetime) -> BucketTerm:
+    """The bucket's term for the period, by walking its terms: the latest effective on or before it, else the first."""
+    terms = sorted(session.scalars(select(BucketTerm).where(BucketTerm.bucket_id == bucket.id)),
+                   key=lambda term: term.effective_from)
+    if not terms:
+        raise LookupError(f"bucket {bucket.id} has no term")
+    in_force = [term for term in terms if term.effective_from <= period_start]
+    return in_force[-1] if in_force else terms[0]
+
+
+def reference_figures(session: Session, period_start: datetime, period_end: datetime,
+                      bucket_ids: list[int] | None = None) -> dict[int, dict[str, Decimal]]:
+    """Bucket id -> the figures of its line for the period as billing must compute them now (term of the period)."""
+    result = {}
+    for bucket_id, usage in reference_usages(session, period_start, period_end, bucket_ids).items():
+        term = reference_term(session, session.get(Bucket, bucket_id), period_start)
+        commit, base, overage = term.commit, term.base_price, term.overage_price
+        base_cost = (commit * base).quantize(CENT, rounding=ROUND_HALF_UP)
+        over_units = max(NOTHING, usage.total - commit)
+        buffer_units = max(NOTHING, commit - usage.total)
+        over_cost = (over_units * overage).quantize(CENT, rounding=ROUND_HALF_UP)
+        result[bucket_id] = {
+            "total_usage": usage.total, "commit": commit, "base_cost": base_cost, "overage_units": over_units,
+            "overage_cost": over_cost, "buffer_units": buffer_units,
+            "buffer_cost": (buffer_units * base).quantize(CENT, rounding=ROUND_HALF_UP),
+            "final_cost": base_cost + over_cost,
+        }
+    return result
+
+
+LATE_FIGURES = ("total_usage", "overage_units", "buffer_units", "base_cost", "overage_cost", "buffer_cost",
+                "final_cost")
+
+
+def reference_billed(session: Session, period_start: datetime, finalized_only: bool = True) -> dict[int, dict]:
+    """Bucket id -> Σ of each figure over the lines that bill the period (its finalized ordinary line and its
+    adjustment lines for it, finalized ones only unless asked), read line by line."""
+    lines = session.scalars(select(BillingReading)).all()
+    ordinary = {line.bucket_id for line in lines
+                if line.period_start == period_start and line.adjusts_period is None and line.finalized}
+    totals: dict[int, dict[str, Decimal]] = {}
+    for line in lines:
+        bills_it = (line.adjusts_period is None and line.period_start == period_start) or \
+            line.adjusts_period == period_start
+        if not bills_it or line.bucket_id not in ordinary or (finalized_only and not line.finalized):
+            continue
+        sums = totals.setdefault(line.bucket_id, {name: Decimal(0) for name in LATE_FIGURES})
+        for name in LATE_FIGURES:
+            sums[name] += getattr(line, name)
+    return totals

@@ -21,6 +21,7 @@ from views.pages import AssetPage, ClientPage
 from views.projections import ProjectionView
 from views.row_actions import RowActions
 from views.silent import SilentAssetView
+from views.trueups import TrueUpView
 from views.suppressions import SuppressionView
 from views.unbound import UnboundAssetView
 from views.unit_types import UnitTypeView
@@ -51,6 +52,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(BillingReadingView())
     admin.add_view(ProjectionView())
     admin.add_view(OverUnderView(name="Over/Under", endpoint="over_under", url="/admin/over-under", category="Billing"))
+    admin.add_view(TrueUpView(name="True-ups", endpoint="true_ups", url="/admin/true-ups", category="Billing"))
     admin.add_view(UnitTypeView())
     admin.add_view(SuppressionView())
     admin.add_view(ApiKeyView())

@@ -13,7 +13,7 @@ from views.base import SecureModelView, fmt_time, link
 RECORD_PAGES: dict[str, tuple[str, str]] = {
     "clients": ("client_page.client", "client_id"),
     "assets": ("asset_page.asset", "asset_id"),
-    "buckets": ("bucket.details_view", "id"),
+    "buckets": ("bucket_page.bucket", "bucket_id"),
     "billing_readings": ("billingreading.details_view", "id"),
     "unit_types": ("unittype.edit_view", "id"),
     "suppressions": ("suppression.edit_view", "id"),

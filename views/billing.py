@@ -11,17 +11,18 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from billing.adjustments import open_periods_after, waive_late_readings
 from billing.periods import current_period_start, parse_period, period_label, previous_period
 from billing.run import check_billable, late_readings
 from extensions import db
 from jobs.rights import Requester, may_start
-from jobs.runs import JobRefused, latest_run
-from jobs.runs import start_job
+from jobs.runs import JobRefused, latest_run, start_job
 from models import BillingReading, JobRun
 from reports.billing import (
     client_summary, has_unfinalized, latest_billed_period, latest_open_period_before, summary_totals,
 )
 from reports.common import billed_periods
+from reports.late_usage import late_periods
 from views.base import SecureModelView, fmt_money, fmt_price, fmt_quantity, link
 from web.formatting import last_day, money, quantity, utc, utc_date
 from web.redirects import safe_next
@@ -84,6 +85,14 @@ def details_cell(view: Any, context: Any, model: BillingReading, name: str) -> M
         if late else "")
 
 
+def adjusts_cell(view: Any, context: Any, model: BillingReading, name: str) -> Markup:
+    """An adjustment line names the finalized period whose late usage it bills; ordinary lines show nothing."""
+    if model.adjusts_period is None:
+        return Markup("")
+    return Markup('<span class="badge badge-info adjustment-of" title="Late usage of a finalized period">'
+                  'adjusts {}</span>').format(period_label(model.adjusts_period))
+
+
 def finalized_cell(view: Any, context: Any, model: BillingReading, name: str) -> Markup:
     if not model.finalized:
         return Markup("No")
@@ -93,11 +102,11 @@ def finalized_cell(view: Any, context: Any, model: BillingReading, name: str) ->
 class BillingReadingView(SecureModelView):
     allow_create = allow_edit = allow_delete = False
     list_template = "meterdesk/billing_list.html"
-    column_list = ("client", "bucket_id", "period_start", "period_end", "total_usage", "final_cost", "finalized",
-                   "details")
+    column_list = ("client", "bucket_id", "period_start", "period_end", "adjusts_period", "total_usage", "final_cost",
+                   "finalized", "details")
     column_labels = {"bucket_id": "Bucket ID", "period_start": "Period Start", "period_end": "Period End",
                      "total_usage": "Total Usage", "final_cost": "Final Cost", "client.name": "Client",
-                     "details": "Details", "bucket.name": "Bucket"}
+                     "details": "Details", "bucket.name": "Bucket", "adjusts_period": "Adjusts"}
     column_searchable_list = ("client.name", "bucket.name")
     column_filters = (PeriodFilter(), "client.name", "bucket_id", "finalized")
     column_sortable_list = (("client", "client.name"), "bucket_id", "period_start", "period_end", "total_usage",
@@ -109,6 +118,7 @@ class BillingReadingView(SecureModelView):
         "bucket_id": lambda v, c, m, n: link("bucket_page.bucket", m.bucket_id, bucket_id=m.bucket_id),
         "period_start": lambda v, c, m, n: utc_date(m.period_start),
         "period_end": lambda v, c, m, n: last_day(m.period_end),
+        "adjusts_period": adjusts_cell,
         "total_usage": fmt_quantity("total_usage"),
         "final_cost": fmt_money("final_cost"),
         "base_price": fmt_price("base_price"),
@@ -196,6 +206,46 @@ class BillingReadingView(SecureModelView):
 
     def current_period(self) -> str:
         return period_label(current_period_start())
+    # ---- late usage of finalized periods (DESIGN "Late usage") -----------------------------------------------
+
+    def late_periods(self) -> list:
+        return late_periods(db.session)
+
+    def into_choices(self, period: str) -> list[str]:
+        """The open periods after `period` up to the current month, latest first (adjustments go into one)."""
+        return open_periods_after(db.session, parse_period(period))
+
+    def can_post_adjustments(self) -> bool:
+        return may_start("adjustments", {}, Requester.user(current_user))
+
+    @expose("/late/post", methods=["POST"])
+    def post_adjustments(self):
+        if not self.can_post_adjustments():
+            abort(403)
+        period = self._form_period()
+        if period is not None:
+            try:
+                into = period_label(parse_period(request.form.get("into", "")))
+            except ValueError as exc:
+                flash(str(exc), "error")
+                return redirect(url_for(".index_view"))
+            self._start("adjustments", {"period": period, "into": into}, period,
+                        f"Posting adjustments for {period} into {into} started")
+        return redirect(url_for(".index_view"))
+
+    @expose("/late/waive", methods=["POST"])
+    def waive(self):
+        if not self.can_post_adjustments():
+            abort(403)
+        period = self._form_period()
+        if period is not None:
+            try:
+                waive_late_readings(db.session, parse_period(period), current_user.email)
+                flash(f"Late readings of {period} received so far are waived.", "success")
+            except ValueError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+        return redirect(url_for(".index_view"))
 
     # ---- actions (POST; viewers are refused by the base view) ------------------------------------------------
 

@@ -7,6 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from billing.gaps import current_gaps
+from billing.periods import current_period_start, period_label
+from billing.terms import bucket_terms
 from extensions import db
 from models import Bucket
 from reports.anomalies import anomalies
@@ -30,5 +32,6 @@ class BucketPage(HiddenView):
             "meterdesk/bucket.html", bucket=bucket, assets=assets, asset_count=asset_count,
             projection=current_projection(db.session, bucket, usage), anomaly=anomaly[0] if anomaly else None,
             gaps=gaps, lines=lines, history_figure=figure,
+            terms=bucket_terms(db.session, bucket_id), current=period_label(current_period_start()),
             lines_url=filtered_url("billingreading", "Bucket ID", bucket.id),
             unit_type_url=filtered_url("unittype", "Name", bucket.unit_type.name))

@@ -7,10 +7,12 @@ from flask import current_app, flash, g
 from flask_admin.actions import action
 from markupsafe import Markup
 from sqlalchemy import select
+from wtforms import DecimalField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from billing.gaps import current_gaps
-from billing.periods import current_period_start
+from billing.periods import current_period_start, period_label
+from billing.terms import bucket_terms
 from extensions import db
 from models import AGGREGATIONS, Bucket
 from reports.anomalies import Anomaly, anomalies
@@ -100,10 +102,15 @@ class BucketView(CsvExportMixin, SecureModelView):
         "unit_type": {"validators": [DataRequired()]},
         "name": {"validators": [DataRequired(), Length(max=200), unique_name_per_client]},
         "source_type": {"label": "Source Type", "validators": [DataRequired(), Length(max=100)]},
-        "commit": {"validators": [InputRequired(), non_negative]},
-        "base_price": {"validators": [InputRequired(), non_negative]},
-        "overage_price": {"validators": [InputRequired(), non_negative]},
     }
+    # commit and prices are the current period's contract term (billing/terms.py): a change writes that term.
+    form_extra_fields = {
+        name: DecimalField(label, validators=[InputRequired(), non_negative],
+                           description="The contract term from this month on; earlier months keep their own terms "
+                                       "(see the bucket's page).")
+        for name, label in (("commit", "Commit"), ("base_price", "Base Price"), ("overage_price", "Overage Price"))
+    }
+    details_template = "meterdesk/bucket_details.html"
     empty_message = "No buckets"
     heading = "Billing Buckets"
     csv_filename = "buckets.csv"
@@ -127,6 +134,13 @@ class BucketView(CsvExportMixin, SecureModelView):
         """The bucket's usage anomaly this period, if any (flagged on the bucket page)."""
         found = anomalies(db.session, current_app.config["ANOMALY_PCT"], bucket_id=bucket.id)
         return found[0] if found else None
+
+    def terms(self, bucket_id: int) -> list:
+        """The bucket's contract terms, oldest first, for its page."""
+        return bucket_terms(db.session, int(bucket_id))
+
+    def current_period(self) -> str:
+        return period_label(current_period_start())
 
     def row_css_class(self, row: Bucket) -> str:
         return "" if row.reviewed else "unreviewed"

@@ -12,6 +12,7 @@ from models import Asset, Client, utcnow
 from reports.client_page import client_assets, client_history, client_issues
 from reports.clients import client_buckets
 from reports.issues import client_open_issues
+from reports.late_usage import client_adjustments
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
@@ -38,7 +39,8 @@ class ClientPage(HiddenView):
         return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
                            assets=assets, asset_count=asset_count, history=history, history_figure=figure,
                            billing_issues=client_issues(db.session, client_id), links=links,
-                           issues=client_open_issues(db.session, client_id, current_app.config["ANOMALY_PCT"]))
+                           issues=client_open_issues(db.session, client_id, current_app.config["ANOMALY_PCT"]),
+                           adjustments=client_adjustments(db.session, client_id))
 
 
 def client_choices() -> list[tuple[int, str]]:

@@ -40,6 +40,10 @@ MATRIX = [
     ("GET", "/api/v1/silent-assets", None, {"admin", "readonly"}),
     ("GET", "/api/v1/anomalies", None, {"admin", "readonly"}),
     ("GET", "/api/v1/webhooks/1/deliveries", None, {"admin"}),
+    ("GET", "/api/v1/buckets/1/terms", None, {"admin"}),
+    ("POST", "/api/v1/buckets/1/terms", {}, {"admin"}),
+    ("GET", "/api/v1/true-ups", None, {"admin", "readonly"}),
+    ("POST", "/api/v1/billing/adjustments", {"period": "2026-10"}, {"admin"}),
 ] + [
     (method, f"/api/v1/{name}{suffix}", body,
      {"admin", "ingest", "readonly"} if (name, method, suffix) == ("unit-types", "GET", "") else {"admin"})

@@ -132,7 +132,7 @@ def test_the_migration_creates_the_same_triggers_as_create_all(app, backend, tmp
         with db.engine.connect() as conn:
             upgraded = schema_triggers(conn)
         db.engine.dispose()
-    assert len(created) == {"sqlite": 4, "postgresql": 3 + 2}[backend]  # PostgreSQL: 3 triggers, 2 functions
+    assert len(created) == {"sqlite": 4 + 3, "postgresql": 3 + 2 + 1 + 2}[backend]  # lines, then terms (PG: + functions)
     assert upgraded == created
 
 

@@ -28,7 +28,7 @@ from jobs.redis import get_queue, get_redis
 from jobs.rights import Requester
 from jobs.runs import JobRefused
 from jobs.runs import start_job
-from models import Asset, BillingReading, Bucket, Client, JobRun, Reading, UnitType, bucket_assets
+from models import Asset, BillingReading, Bucket, BucketTerm, Client, JobRun, Reading, UnitType, bucket_assets
 from tests.api_helpers import bearer, make_key, make_unit_type, reading
 from tests.conftest import AuthActions, csrf_token, make_user
 from tests.hardening.test_hardening_load import load
@@ -50,11 +50,14 @@ def many_buckets(count: int) -> None:
              enabled=True) for i in range(count)])
     conn.execute(Bucket.__table__.insert(), [
         dict(client_id=owner.id, name=f"b{i}", unit_type_id=unit.id, source_type="s",
-             aggregation=("sum", "max", "last", "p95", "avg", "count")[i % 6], commit=Decimal(10),
-             base_price=Decimal("0.5"), overage_price=Decimal("1.25"), reviewed=True, enabled=True)
+             aggregation=("sum", "max", "last", "p95", "avg", "count")[i % 6], reviewed=True, enabled=True)
         for i in range(count)])
     assets = dict(conn.execute(sa.select(Asset.external_id, Asset.id).where(Asset.client_id == owner.id)).all())
     buckets = dict(conn.execute(sa.select(Bucket.name, Bucket.id).where(Bucket.client_id == owner.id)).all())
+    conn.execute(BucketTerm.__table__.insert(), [
+        dict(bucket_id=bucket_id, effective_from=PERIOD, commit=Decimal(10), base_price=Decimal("0.5"),
+             overage_price=Decimal("1.25"), note="", created_by="test", created_at=PERIOD)
+        for bucket_id in buckets.values()])
     conn.execute(bucket_assets.insert(), [dict(bucket_id=buckets[f"b{i}"], asset_id=assets[f"a{i}"])
                                           for i in range(count)])
     store_readings(db.session, [NewReading(assets[f"a{i}"], unit.id, PERIOD + timedelta(hours=h),
