@@ -68,3 +68,7 @@ def register_commands(app: Flask) -> None:
 
     for command in billing_commands:
         app.cli.add_command(command)
+    from commands.readings import COMMANDS as readings_commands
+
+    for command in readings_commands:
+        app.cli.add_command(command)

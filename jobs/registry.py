@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.export import lines_to_export
+from billing.archive import check_not_archived
 from billing.periods import parse_period
 from billing.run import check_billable
 from extensions import db
@@ -31,6 +32,7 @@ def check_parameters(kind: str, parameters: dict[str, Any]) -> None:
         period_start = parse_period(parameters.get("period", ""))
         if kind == "billing":
             check_billable(period_start, bool(parameters.get("finalize")))
+            check_not_archived(db.session, period_start)
         else:
             lines_to_export(db.session, period_start)
     except ValueError as exc:

@@ -63,7 +63,7 @@ def readings(target: Asset, values: list[tuple[str, str]], unit: UnitType | None
     dialect = db.session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Reading.__table__)
     stmt = insert.on_conflict_do_nothing(index_elements=["asset_id", "unit_type_id", "ts"]).returning(
-        Reading.__table__.c.id)
+        Reading.__table__.c.ts)
     received_at = received_at or utcnow()
     inserted = 0
     for ts, v in values:
