@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 import deadline
+from database.partitions import hold_archive_fence
 from models import to_micro, utcnow
 
 CHUNK = 1000
@@ -77,6 +78,10 @@ POSTGRES_SEEN = (
 )
 
 
+class ArchivedMonthWritten(Exception):
+    """A month of the batch was marked archived after the batch was validated: roll back and validate again."""
+
+
 @dataclass(slots=True)
 class PreparedReadings:
     """Driver parameters of a batch, built before the write (so a writer's turn is spent writing only)."""
@@ -86,6 +91,7 @@ class PreparedReadings:
     units: list
     seen: list
     count: int
+    months: set[str]
 
 
 def store_readings(session: Session, rows: Sequence[NewReading], received_at: datetime | None = None) -> int:
@@ -116,13 +122,34 @@ def write_readings(session: Session, prepared: PreparedReadings) -> int:
     try:
         deadline.arm(prepared.backend, driver_connection, connection.info)
         if prepared.backend == "postgresql":
-            return _write_postgres(cursor, prepared)
-        return _write_sqlite(cursor, prepared)
+            hold_archive_fence(session)
+            inserted = _write_postgres(cursor, prepared)
+        else:
+            inserted = _write_sqlite(cursor, prepared)
+        _check_not_archived(cursor, prepared)
+        return inserted
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance("store_readings", None, exc, dialect.loaded_dbapi.Error,
                                   hide_parameters=True, dialect=dialect) from exc
     finally:
         cursor.close()
+
+
+def _check_not_archived(cursor, prepared: PreparedReadings) -> None:
+    """After the insert, in its transaction: raise ArchivedMonthWritten if a month of the batch is archived now.
+
+    On SQLite the insert holds the single writer's lock, so an archive mark is either visible here or comes after
+    this batch commits (and then archives its readings too); on PostgreSQL the archive fence does the same."""
+    cursor.execute("SELECT period_start FROM archived_months")
+    for (start,) in cursor.fetchall():
+        label = start[:7] if isinstance(start, str) else f"{start.astimezone(timezone.utc):%Y-%m}"
+        if label in prepared.months:
+            raise ArchivedMonthWritten(label)
+
+
+def _months(moments) -> set[str]:
+    """'YYYY-MM' (UTC) of each moment."""
+    return {f"{_aware(moment).astimezone(timezone.utc):%Y-%m}" for moment in moments}
 
 
 def _spans(rows: Sequence[NewReading]) -> tuple[dict[tuple[int, int], list[datetime]], dict[int, datetime]]:
@@ -150,7 +177,7 @@ def _prepare_sqlite(rows: Sequence[NewReading], received_at: datetime) -> Prepar
     spans, last_seen = _spans(rows)
     units = [(a, u, texts[first], texts[last]) for (a, u), (first, last) in spans.items()]
     seen = [(texts[moment], a, texts[moment]) for a, moment in last_seen.items()]
-    return PreparedReadings("sqlite", readings, units, seen, len(readings))
+    return PreparedReadings("sqlite", readings, units, seen, len(readings), {text[:7] for text in texts.values()})
 
 
 def _write_sqlite(cursor, prepared: PreparedReadings) -> int:
@@ -175,7 +202,7 @@ def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime) -> Prep
               [_aware(spans[k][1]) for k in keys])]
     ids = list(last_seen)
     seen = [(ids,), (ids, [_aware(last_seen[a]) for a in ids])]
-    return PreparedReadings("postgresql", readings, units, seen, len(rows))
+    return PreparedReadings("postgresql", readings, units, seen, len(rows), _months({r[2] for r in rows}))
 
 
 def _write_postgres(cursor, prepared: PreparedReadings) -> int:

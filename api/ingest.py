@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,8 @@ import deadline
 from api.schemas import MAX_ITEMS, ReadingIn
 from audit import audit_bulk
 from models import Asset, UnitType, utcnow
-from readings import NewReading, PreparedReadings, prepare_readings, write_readings
+from database.partitions import archived_labels
+from readings import ArchivedMonthWritten, NewReading, PreparedReadings, prepare_readings, write_readings
 from suppressions import load_matcher
 from upsert import conflict_insert
 
@@ -233,9 +234,25 @@ def ingest_readings(session: Session, items: Sequence[Any], client_id: int | Non
 
 def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected: list[dict[str, Any]],
                   client_id: int | None, now: datetime | None) -> IngestResult:
+    """Validate against the database and store; again from the start when a month was archived meanwhile."""
+    while True:
+        try:
+            return _ingest_checked(session, valid, list(rejected), client_id, now)
+        except ArchivedMonthWritten:
+            session.rollback()
+
+
+def _archived(ts: datetime, archived: set[str]) -> str | None:
+    label = f"{ts.astimezone(timezone.utc):%Y-%m}"
+    return label if label in archived else None
+
+
+def _ingest_checked(session: Session, valid: list[tuple[int, ReadingIn]], rejected: list[dict[str, Any]],
+                    client_id: int | None, now: datetime | None) -> IngestResult:
     deadline.check()
     now = now or utcnow()
     unit_ids = dict(session.execute(select(UnitType.name, UnitType.id)).all())
+    archived = archived_labels(session)
     latest = now + FUTURE_SLACK
     kept: list[Kept] = []
     for index, item in valid:
@@ -244,6 +261,9 @@ def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected
             rejected.append({"index": index, "error": f"timestamp: year must be {MIN_YEAR} to {MAX_YEAR}"})
         elif ts > latest:
             rejected.append({"index": index, "error": "timestamp: is more than 5 minutes in the future"})
+        elif archived and (month := _archived(ts, archived)):
+            rejected.append({"index": index, "error": f"timestamp: {month} is archived (its readings were moved to "
+                                                      "a file); readings for it are no longer accepted"})
         elif (unit_id := unit_ids.get(item["unit_type"])) is None:
             rejected.append({"index": index, "error": f"unit_type: unknown unit type {item['unit_type']!r}"})
         else:

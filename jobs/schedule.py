@@ -3,6 +3,7 @@
 - projections of the current period: every hour at :05
 - auto-provisioning: every night at 02:30
 - billing of the previous month, not finalized: the 1st of each month at 03:00
+- readings partitions (PostgreSQL) for this month and the next 3: every night at 01:15
 
 rq cron reads cron fields in the process's local time, so loading this file pins the scheduler
 process to UTC. Each entry point records a JobRun requested by "rq cron" and skips (with a log
@@ -16,6 +17,7 @@ import time
 from rq import cron
 
 from config import build_config
+from jobs.partitions import scheduled_partitions
 from jobs.scheduled import scheduled_billing, scheduled_projections, scheduled_provisioning
 
 os.environ["TZ"] = "UTC"
@@ -26,6 +28,7 @@ SCHEDULE = (
     (scheduled_projections, "5 * * * *"),
     (scheduled_provisioning, "30 2 * * *"),
     (scheduled_billing, "0 3 1 * *"),
+    (scheduled_partitions, "15 1 * * *"),
 )
 
 for func, spec in SCHEDULE:
