@@ -194,14 +194,14 @@ class Bucket(db.Model):
 
 class Reading(db.Model):
     """Keyed by (asset, unit type, ts). On PostgreSQL range-partitioned by month on ts (database/partitions.py: a
-    DEFAULT partition is created with the table, month partitions ahead by the nightly job); on SQLite one WITHOUT
-    ROWID table clustered on its key."""
+    DEFAULT partition is created with the table, month partitions ahead by the nightly job); on SQLite one table
+    (a rowid table: measured faster to insert into at the collector's shape than one clustered on the key)."""
 
     __tablename__ = "readings"
     __table_args__ = (
         PrimaryKeyConstraint("asset_id", "unit_type_id", "ts", name="pk_readings"),
         Index("ix_readings_unit_ts", "unit_type_id", "ts"),
-        {"postgresql_partition_by": "RANGE (ts)", "sqlite_with_rowid": False},
+        {"postgresql_partition_by": "RANGE (ts)"},
     )
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
     unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="CASCADE"))

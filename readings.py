@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import NamedTuple
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy.exc import DBAPIError
@@ -22,6 +22,10 @@ from models import to_micro, utcnow
 
 CHUNK = 1000
 MICRO_SCALE = 6
+# How far `assets.last_seen_at` and `asset_units.last_ts` may lag the latest reading: ingest moves them forward only
+# by more than this, so a collector polling every few minutes writes them once an hour, not on every poll. Pages
+# show the exact figure, sought from there in the readings (reports/last_seen.py).
+SEEN_STEP = timedelta(hours=1)
 
 
 class NewReading(NamedTuple):
@@ -83,6 +87,16 @@ class ArchivedMonthWritten(Exception):
 
 
 @dataclass(slots=True)
+class KnownSummaries:
+    """What the database holds for a batch's assets, read with the batch's asset lookup: `seen` asset id ->
+    last_seen_at; `units` (asset id, unit type id) -> (first_ts, last_ts). Values as the driver reads them: aware
+    datetimes on PostgreSQL, the stored 'YYYY-MM-DD HH:MM:SS.ffffff' text on SQLite."""
+
+    seen: dict[int, datetime | str | None]
+    units: dict[tuple[int, int], tuple[datetime | str, datetime | str]]
+
+
+@dataclass(slots=True)
 class PreparedReadings:
     """Driver parameters of a batch, built before the write (so a writer's turn is spent writing only)."""
 
@@ -92,6 +106,7 @@ class PreparedReadings:
     seen: list
     count: int
     months: set[str]
+    received: datetime | None = None
 
 
 def store_readings(session: Session, rows: Sequence[NewReading], received_at: datetime | None = None) -> int:
@@ -104,10 +119,37 @@ def store_readings(session: Session, rows: Sequence[NewReading], received_at: da
     return write_readings(session, prepare_readings(rows, received_at or utcnow(), backend))
 
 
-def prepare_readings(rows: Sequence[NewReading], received_at: datetime, backend: str) -> PreparedReadings:
+def prepare_readings(rows: Sequence[NewReading], received_at: datetime, backend: str,
+                     known: KnownSummaries | None = None) -> PreparedReadings:
+    """The driver parameters of a batch. With `known`, the summaries are written only where they change visibly:
+    a new (asset, unit type), an earlier first reading, or a latest reading more than SEEN_STEP past the stored one."""
     if backend == "postgresql":
-        return _prepare_postgres(sorted(rows, key=itemgetter(0, 1, 2)), received_at)
-    return _prepare_sqlite(rows, received_at)
+        return _prepare_postgres(sorted(rows, key=itemgetter(0, 1, 2)), received_at, known)
+    return _prepare_sqlite(rows, received_at, known)
+
+
+def _changed(spans: dict[tuple[int, int], list[datetime]], last_seen: dict[int, datetime],
+             known: KnownSummaries | None, stored_form) -> tuple[dict[tuple[int, int], list[datetime]],
+                                                                 dict[int, datetime]]:
+    """The spans and last-seen moments worth writing, given what is stored. `stored_form` turns a moment into the
+    form `known` holds (SQLite: its stored text, which sorts like the moment; PostgreSQL: an aware datetime), so
+    the stored values are compared as read, never parsed."""
+    if known is None:
+        return spans, last_seen
+    moments = {moment for span in spans.values() for moment in span}
+    as_stored = {moment: stored_form(moment) for moment in moments}
+    step_back = {moment: stored_form(_aware(moment) - SEEN_STEP) for moment in moments}
+    units = {}
+    for pair, (first, last) in spans.items():
+        stored = known.units.get(pair)
+        if stored is None or as_stored[first] < stored[0] or step_back[last] > stored[1]:
+            units[pair] = [first, last]
+    seen = {}
+    for asset_id, last in last_seen.items():
+        stored = known.seen.get(asset_id)
+        if stored is None or step_back[last] > stored:
+            seen[asset_id] = last
+    return units, seen
 
 
 def write_readings(session: Session, prepared: PreparedReadings) -> int:
@@ -170,11 +212,12 @@ def _spans(rows: Sequence[NewReading]) -> tuple[dict[tuple[int, int], list[datet
     return spans, last_seen
 
 
-def _prepare_sqlite(rows: Sequence[NewReading], received_at: datetime) -> PreparedReadings:
+def _prepare_sqlite(rows: Sequence[NewReading], received_at: datetime, known: KnownSummaries | None
+                    ) -> PreparedReadings:
     received = sqlite_datetime(received_at)
     texts = {moment: sqlite_datetime(moment) for moment in {r[2] for r in rows}}
     readings = [(r[0], r[1], texts[r[2]], micro(r[3]), received) for r in rows]
-    spans, last_seen = _spans(rows)
+    spans, last_seen = _changed(*_spans(rows), known, sqlite_datetime)
     units = [(a, u, texts[first], texts[last]) for (a, u), (first, last) in spans.items()]
     seen = [(texts[moment], a, texts[moment]) for a, moment in last_seen.items()]
     return PreparedReadings("sqlite", readings, units, seen, len(readings), {text[:7] for text in texts.values()})
@@ -185,32 +228,58 @@ def _write_sqlite(cursor, prepared: PreparedReadings) -> int:
     for start in range(0, prepared.count, CHUNK):
         cursor.executemany(SQLITE_READINGS, prepared.readings[start:start + CHUNK])
         inserted += cursor.rowcount
-    cursor.executemany(SQLITE_UNITS, prepared.units)
-    cursor.executemany(SQLITE_SEEN, prepared.seen)
+    if prepared.units:
+        cursor.executemany(SQLITE_UNITS, prepared.units)
+    if prepared.seen:
+        cursor.executemany(SQLITE_SEEN, prepared.seen)
     return inserted
 
 
-def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime) -> PreparedReadings:
-    readings = []
-    for start in range(0, len(rows), CHUNK * 10):
-        chunk = rows[start:start + CHUNK * 10]
-        readings.append((received_at, [r[0] for r in chunk], [r[1] for r in chunk], [_aware(r[2]) for r in chunk],
-                         [micro(r[3]) for r in chunk]))
-    spans, last_seen = _spans(rows)
+def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime, known: KnownSummaries | None
+                      ) -> PreparedReadings:
+    readings = [(r[0], r[1], _aware(r[2]), micro(r[3]), received_at) for r in rows]
+    spans, last_seen = _changed(*_spans(rows), known, _aware)
     keys = list(spans)
     units = [([a for a, _ in keys], [u for _, u in keys], [_aware(spans[k][0]) for k in keys],
               [_aware(spans[k][1]) for k in keys])]
     ids = list(last_seen)
     seen = [(ids,), (ids, [_aware(last_seen[a]) for a in ids])]
-    return PreparedReadings("postgresql", readings, units, seen, len(rows), _months({r[2] for r in rows}))
+    return PreparedReadings("postgresql", readings, units, seen, len(rows), _months({r[2] for r in rows}), received_at)
+
+
+POSTGRES_COPY = "COPY readings (asset_id, unit_type_id, ts, value, received_at) FROM STDIN"
 
 
 def _write_postgres(cursor, prepared: PreparedReadings) -> int:
-    inserted = 0
-    for params in prepared.readings:
-        cursor.execute(POSTGRES_READINGS, params)
-        inserted += cursor.rowcount
-    cursor.execute(POSTGRES_UNITS, prepared.units[0])
-    cursor.execute(POSTGRES_LOCK_ASSETS, prepared.seen[0])
-    cursor.execute(POSTGRES_SEEN, prepared.seen[1])
+    """COPY the batch (the bulk path, in a savepoint); when it holds a repeat, the array insert that skips repeats."""
+    from psycopg.errors import UniqueViolation
+
+    cursor.execute("SAVEPOINT readings_copy")
+    try:
+        with cursor.copy(POSTGRES_COPY) as copy:
+            for row in prepared.readings:
+                copy.write_row(row)
+        inserted = prepared.count
+    except UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT readings_copy")
+        inserted = _insert_postgres(cursor, prepared)
+    _write_summaries_postgres(cursor, prepared)
     return inserted
+
+
+def _insert_postgres(cursor, prepared: PreparedReadings) -> int:
+    inserted = 0
+    for start in range(0, prepared.count, CHUNK * 10):
+        chunk = prepared.readings[start:start + CHUNK * 10]
+        cursor.execute(POSTGRES_READINGS, (prepared.received, [r[0] for r in chunk], [r[1] for r in chunk],
+                                           [r[2] for r in chunk], [r[3] for r in chunk]), binary=True)
+        inserted += cursor.rowcount
+    return inserted
+
+
+def _write_summaries_postgres(cursor, prepared: PreparedReadings) -> None:
+    if prepared.units[0][0]:
+        cursor.execute(POSTGRES_UNITS, prepared.units[0], binary=True)
+    if prepared.seen[0][0]:
+        cursor.execute(POSTGRES_LOCK_ASSETS, prepared.seen[0], binary=True)
+        cursor.execute(POSTGRES_SEEN, prepared.seen[1], binary=True)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,8 @@ from api.schemas import MAX_ITEMS, ReadingIn
 from audit import audit_bulk
 from models import Asset, UnitType, utcnow
 from database.partitions import archived_labels
-from readings import ArchivedMonthWritten, NewReading, PreparedReadings, prepare_readings, write_readings
+from readings import (ArchivedMonthWritten, KnownSummaries, NewReading, PreparedReadings, prepare_readings,
+                      write_readings)
 from suppressions import load_matcher
 from upsert import conflict_insert
 
@@ -33,7 +34,7 @@ ATTEMPTS = 3
 LOCK_POLL_MAX = 0.004  # seconds between two tries of the SQLite writer's lock under a deadline
 
 AssetKey = tuple[str, str]  # (external_id, source_type)
-AssetRef = tuple[int, int | None]  # (asset id, client id)
+AssetRef = tuple[int, int | None, datetime | None]  # (asset id, client id, last_seen_at)
 Kept = tuple[int, AssetKey, int, datetime, Any, ReadingIn]  # (index, asset key, unit type id, ts, value, item)
 MIN_YEAR, MAX_YEAR = 2, 9998
 
@@ -76,29 +77,45 @@ def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield seq[start:start + size]
 
 
-POSTGRES_FIND_ASSETS = text(
-    "SELECT a.external_id, a.source_type, a.id, a.client_id FROM assets a "
-    "JOIN unnest(CAST(:external_ids AS varchar[]), CAST(:source_types AS varchar[])) AS k(external_id, source_type) "
-    "ON a.external_id = k.external_id AND a.source_type = k.source_type")
+# One query finds a batch's assets with their owners and stored summaries (last_seen_at, and the first and last
+# reading of each unit type the batch carries): one row per asset and unit type.
+POSTGRES_FIND_ASSETS = (
+    "SELECT a.external_id, a.source_type, a.id, a.client_id, a.last_seen_at, au.unit_type_id, au.first_ts, au.last_ts "
+    "FROM assets a JOIN unnest(%s::varchar[], %s::varchar[]) AS k(external_id, source_type) "
+    "ON a.external_id = k.external_id AND a.source_type = k.source_type "
+    "LEFT JOIN asset_units au ON au.asset_id = a.id AND au.unit_type_id = ANY(%s::integer[])")
+# SQLite: one JSON parameter instead of two bound parameters per asset (compiling a 2,000-parameter IN list cost
+# more than running it); json_each drives the loop, each key one seek on uq_assets_external_source.
+SQLITE_FIND_ASSETS = (
+    "SELECT a.external_id, a.source_type, a.id, a.client_id, a.last_seen_at, au.unit_type_id, au.first_ts, au.last_ts "
+    "FROM json_each(?) AS k CROSS JOIN assets a ON a.external_id = json_extract(k.value, '$[0]') "
+    "AND a.source_type = json_extract(k.value, '$[1]') "
+    "LEFT JOIN asset_units au ON au.asset_id = a.id AND au.unit_type_id IN (SELECT value FROM json_each(?))")
 
 
-def _select_assets(session: Session, keys: Sequence[AssetKey]) -> dict[AssetKey, AssetRef]:
-    """Id and current client of the assets among `keys`: one array join on PostgreSQL, chunked IN lists on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(POSTGRES_FIND_ASSETS, {"external_ids": [k[0] for k in keys],
-                                                      "source_types": [k[1] for k in keys]})
-        return {(external_id, source_type): (asset_id, client_id)
-                for external_id, source_type, asset_id, client_id in rows}
-    assets = Asset.__table__
-    found: dict[AssetKey, AssetRef] = {}
-    for chunk in _chunks(keys, LOOKUP_CHUNK):
-        rows = session.execute(
-            select(assets.c.external_id, assets.c.source_type, assets.c.id, assets.c.client_id)
-            .where(tuple_(assets.c.external_id, assets.c.source_type).in_(list(chunk)))
-        )
-        for external_id, source_type, asset_id, client_id in rows:
-            found[(external_id, source_type)] = (asset_id, client_id)
-    return found
+def _select_assets(session: Session, keys: Sequence[AssetKey], unit_ids: Iterable[int] = ()
+                   ) -> tuple[dict[AssetKey, AssetRef], KnownSummaries]:
+    """Id, current client and last_seen_at of the assets among `keys`, and the stored first/last reading of each
+    of `unit_ids` for them (values as the driver reads them), in one query straight from the driver."""
+    units_wanted = sorted(unit_ids)
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            cursor.execute(POSTGRES_FIND_ASSETS, ([k[0] for k in keys], [k[1] for k in keys], units_wanted),
+                           binary=True)
+        else:
+            cursor.execute(SQLITE_FIND_ASSETS, (json.dumps(keys), json.dumps(units_wanted)))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    refs: dict[AssetKey, AssetRef] = {}
+    known = KnownSummaries({}, {})
+    for external_id, source_type, asset_id, client_id, seen, unit_type_id, first, last in rows:
+        refs[(external_id, source_type)] = (asset_id, client_id, seen)
+        known.seen[asset_id] = seen
+        if unit_type_id is not None:
+            known.units[(asset_id, unit_type_id)] = (first, last)
+    return refs, known
 
 
 def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_id: int | None,
@@ -114,7 +131,7 @@ def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_i
     created: dict[AssetKey, AssetRef] = {}
     for chunk in _chunks(values, LOOKUP_CHUNK):
         for asset_id, ext, src in session.execute(stmt, list(chunk)):
-            created[(ext, src)] = (asset_id, client_id)
+            created[(ext, src)] = (asset_id, client_id, None)
     by_key = {(v["external_id"], v["source_type"]): v for v in values}
     for key in sorted(created):
         row = by_key[key]
@@ -124,7 +141,7 @@ def _create_assets(session: Session, wanted: dict[AssetKey, ReadingIn], client_i
             "created_by": "ingest"})
     raced = [key for key in keys if key not in created]
     if raced:
-        created.update(_select_assets(session, raced))
+        created.update(_select_assets(session, raced)[0])
     return created
 
 
@@ -302,17 +319,18 @@ def _store(session: Session, kept: list[Kept], client_id: int | None, now: datet
     for entry in kept:
         if entry[1] not in wanted:
             wanted[entry[1]] = entry[5]
-    refs = _select_assets(session, list(wanted)) if wanted else {}
+    refs, known = _select_assets(session, list(wanted), {entry[2] for entry in kept}) if wanted else (
+        {}, KnownSummaries({}, {}))
     unknown = {key: item for key, item in wanted.items() if key not in refs}
     backend = session.get_bind().dialect.name
     if unknown:
         with writer_turn(session):
             refs.update(_create_assets(session, unknown, client_id, now))
-            result, prepared = _prepare(kept, refs, client_id, now, backend)
+            result, prepared = _prepare(kept, refs, client_id, now, backend, known)
             inserted = write_readings(session, prepared)
             session.commit()
     else:
-        result, prepared = _prepare(kept, refs, client_id, now, backend)
+        result, prepared = _prepare(kept, refs, client_id, now, backend, known)
         with writer_turn(session):
             inserted = write_readings(session, prepared)
             session.commit()
@@ -322,15 +340,15 @@ def _store(session: Session, kept: list[Kept], client_id: int | None, now: datet
 
 
 def _prepare(kept: list[Kept], refs: dict[AssetKey, AssetRef], client_id: int | None, now: datetime,
-             backend: str) -> tuple[IngestResult, PreparedReadings]:
+             backend: str, known: KnownSummaries) -> tuple[IngestResult, PreparedReadings]:
     """Reject items for assets outside the key's client; the driver parameters of the rest."""
     result = IngestResult()
     if client_id is not None:
-        foreign = {key for key, (_, owner) in refs.items() if owner != client_id}
+        foreign = {key for key, (_, owner, _) in refs.items() if owner != client_id}
         if foreign:
             for index, key, *_ in kept:
                 if key in foreign:
                     result.rejected.append({"index": index, "error": _forbidden(key, refs[key][1])})
             kept = [entry for entry in kept if entry[1] not in foreign]
     rows = [NewReading(refs[key][0], unit_id, ts, value) for _, key, unit_id, ts, value, _ in kept]
-    return result, prepare_readings(rows, now, backend)
+    return result, prepare_readings(rows, now, backend, known)

@@ -33,11 +33,20 @@ ISO_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d
 MAX_TIMESTAMP_LENGTH = 64
 
 
+_CHECKED_STAMPS: set[str] = set()  # texts that passed: a collector's batch repeats one timestamp 1,000 times
+CHECKED_STAMPS_MAX = 4096
+
+
 def _iso_with_zone(value: Any) -> Any:
     """Only a date and time written `YYYY-MM-DDThh:mm[:ss[.fff]]` with a zone (`Z`, `±hh:mm` or `±hhmm`): never a
     number or a numeric string, which pydantic would otherwise read as seconds since 1970."""
+    if type(value) is str and value in _CHECKED_STAMPS:
+        return value
     if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_LENGTH or not ISO_WITH_ZONE.fullmatch(value):
         raise ValueError("must be an ISO 8601 date and time with a timezone (Z or ±hh:mm), e.g. 2026-11-01T10:00:00Z")
+    if len(_CHECKED_STAMPS) >= CHECKED_STAMPS_MAX:
+        _CHECKED_STAMPS.clear()
+    _CHECKED_STAMPS.add(value)
     return value
 
 

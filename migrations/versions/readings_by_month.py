@@ -3,7 +3,7 @@
 - readings loses its surrogate `id` and the unused `ix_readings_received`; its primary key is (asset_id,
   unit_type_id, ts) (the old unique key). PostgreSQL: `PARTITION BY RANGE (ts)` with a DEFAULT partition, a
   partition per month that holds readings (back 36 months) plus the current month and the next 3; older or stray
-  months stay in DEFAULT. SQLite: one WITHOUT ROWID table clustered on the key. Every reading is copied over.
+  months stay in DEFAULT. SQLite: one table, rebuilt with the new key. Every reading is copied over.
 - archived_months: the months `archive-readings` moved to files.
 
 Revision ID: readings_by_month
@@ -94,8 +94,8 @@ def _upgrade_sqlite() -> None:
         "value BIGINT NOT NULL, received_at DATETIME NOT NULL, "
         "CONSTRAINT pk_readings PRIMARY KEY (asset_id, unit_type_id, ts), "
         "FOREIGN KEY(asset_id) REFERENCES assets (id) ON DELETE CASCADE, "
-        "FOREIGN KEY(unit_type_id) REFERENCES unit_types (id) ON DELETE CASCADE) WITHOUT ROWID")
-    op.execute(f"INSERT INTO readings_keyed ({COLUMNS}) SELECT {COLUMNS} FROM readings ORDER BY asset_id, unit_type_id, ts")
+        "FOREIGN KEY(unit_type_id) REFERENCES unit_types (id) ON DELETE CASCADE)")
+    op.execute(f"INSERT INTO readings_keyed ({COLUMNS}) SELECT {COLUMNS} FROM readings ORDER BY ts")
     op.execute("DROP TABLE readings")
     op.execute("ALTER TABLE readings_keyed RENAME TO readings")
     op.execute("CREATE INDEX ix_readings_unit_ts ON readings (unit_type_id, ts)")
