@@ -7,6 +7,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.sql import Select
 
 from models import Asset, AssetUnit, Bucket, bucket_assets
+from reports.last_seen import has_readings_since
 
 UNBOUND_WINDOW = timedelta(days=60)
 
@@ -27,7 +28,7 @@ def unbound_pairs(now: datetime | None = None) -> Select:
     return (
         select(AssetUnit.asset_id, AssetUnit.unit_type_id)
         .join(Asset, Asset.id == AssetUnit.asset_id)
-        .where(AssetUnit.last_ts >= since, Asset.disregarded_at.is_(None), ~exists(bound))
+        .where(has_readings_since(since), Asset.disregarded_at.is_(None), ~exists(bound))
     )
 
 

@@ -1,7 +1,7 @@
 """Asset grids: All, New, Unassigned and Disregarded (Unbound lives in views/unbound.py)."""
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_admin.actions import action
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -10,7 +10,9 @@ from wtforms.validators import DataRequired, Length
 from auth import can_edit
 from extensions import db
 from models import Asset, utcnow
+from formatting import utc
 from redirects import safe_next
+from reports.last_seen import last_seen
 from views.base import SecureModelView, fmt_time, link
 
 
@@ -39,7 +41,7 @@ class AssetView(SecureModelView):
         "name": lambda v, c, m, n: link("asset_page.asset", m.name or m.external_id, asset_id=m.id),
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id) if m.client else "—",
         "created_at": fmt_time("created_at"),
-        "last_seen_at": fmt_time("last_seen_at"),
+        "last_seen_at": lambda v, c, m, n: utc(g.get("last_seen", {}).get(m.id, m.last_seen_at)),
     }
     form_columns = ("external_id", "source_type", "name", "description", "client", "acknowledged", "enabled")
     form_ajax_refs = {"client": {"fields": ("name",), "page_size": 20}}
@@ -53,6 +55,12 @@ class AssetView(SecureModelView):
 
     def __init__(self, name: str = "All", endpoint: str = "asset", category: str | None = "Assets", **kwargs) -> None:
         super().__init__(Asset, name=name, endpoint=endpoint, category=category, **kwargs)
+
+    def get_list(self, *args, **kwargs):
+        """The page's rows, with each one's exact Last Seen (reports/last_seen.py) for the formatter."""
+        count, data = super().get_list(*args, **kwargs)
+        g.last_seen = last_seen(db.session, [asset.id for asset in data])
+        return count, data
 
     def scope(self, query):
         """The rows this grid shows; disregarded assets are hidden from default views."""

@@ -11,6 +11,7 @@ from extensions import db
 from models import Asset, Client, utcnow
 from reports.clients import billing_history, client_buckets
 from redirects import safe_next
+from reports.last_seen import last_seen
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
@@ -39,7 +40,8 @@ class AssetPage(HiddenView):
     @expose("/<int:asset_id>")
     def asset(self, asset_id: int):
         asset = db.session.get(Asset, asset_id) or abort(404)
-        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices())
+        seen = last_seen(db.session, [asset.id]).get(asset.id, asset.last_seen_at)
+        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices(), last_seen=seen)
 
     @expose("/<int:asset_id>/usage.json")
     def usage(self, asset_id: int):
