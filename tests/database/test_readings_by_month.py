@@ -121,3 +121,22 @@ def test_a_partition_created_after_its_readings_arrived_takes_them_out_of_defaul
             assert create_partitions(db.session, [datetime(2030, 3, 1, tzinfo=timezone.utc)]) == []
         else:
             assert created == []
+
+
+def test_the_nightly_job_keeps_this_month_and_the_next_three_created(app, backend):
+    from jobs.context import use_app
+    from jobs.partitions import scheduled_partitions
+
+    use_app(app)
+    try:
+        first = scheduled_partitions()
+        again = scheduled_partitions()
+    finally:
+        use_app(None)
+    with app.app_context():
+        if backend == "postgresql":
+            assert {f"{m:%Y-%m}" for m in months_ahead()} <= set(month_partitions(db.session))
+            assert again == "all partitions exist"
+            assert first.startswith("created") or first == "all partitions exist"
+        else:
+            assert first == again == "readings is not partitioned here"
