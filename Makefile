@@ -15,7 +15,7 @@ $(STAMP): requirements.txt | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python devserver.py
+	$(BIN)/python -m dev.devserver
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -8,13 +8,15 @@ from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-import audit  # noqa: F401  (registers the audit session events)
-import integrity  # noqa: F401  (registers the delete guard)
+from database import audit  # noqa: F401  (registers the audit session events)
+from database import integrity  # noqa: F401  (registers the delete guard)
+from database import partitions  # noqa: F401  (creates the DEFAULT partition of readings with the table)
+from database import triggers  # noqa: F401  (creates the finalized-line triggers with the tables)
 from config import BASE_DIR, build_config
-from deadline import SQLITE_BUSY_MS
+from database.deadline import SQLITE_BUSY_MS
 from extensions import csrf, db, login_manager, migrate
-from formatting import FILTERS
-from security import init_security
+from web.formatting import FILTERS
+from web.security import init_security
 
 
 @event.listens_for(Engine, "connect")
@@ -43,12 +45,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.jinja_env.filters.update(FILTERS)
     init_security(app)
 
-    from auth import bp as auth_bp
-    from cli import register_commands
+    from web.auth import bp as auth_bp
+    from commands import register_commands
     from views import init_admin
 
     app.register_blueprint(auth_bp)
-    from health_view import bp as health_bp
+    from web.health_view import bp as health_bp
 
     app.register_blueprint(health_bp)
     init_admin(app)
@@ -59,7 +61,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     @app.before_request
     def name_the_actor() -> None:
-        from audit import set_actor
+        from database.audit import set_actor
 
         if current_user.is_authenticated:
             set_actor(user_id=current_user.id)

@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DDL,
     Column,
     DateTime,
     ForeignKey,
@@ -32,13 +31,12 @@ from sqlalchemy.orm import NO_VALUE, Mapped, column_property, mapped_column, rel
 from werkzeug.security import generate_password_hash
 
 from extensions import db
-from schema_triggers import CREATE_STATEMENTS
 
-AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count")
+AGGREGATIONS = ("sum", "max", "avg", "last", "p95", "count", "time_weighted")
+MAX_GAP_LIMIT = 44640  # minutes in 31 days: a reading never holds past a month
 USER_ROLES = ("admin", "staff", "viewer")
 API_KEY_ROLES = ("admin", "ingest", "readonly")
 SUPPRESSION_TYPES = ("exact", "glob", "regex")
-JOB_KINDS = ("billing", "projection", "provisioning", "export")
 JOB_ACTIVE = ("queued", "running")
 
 MICRO = Decimal("0.000001")
@@ -126,11 +124,14 @@ class UnitType(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
-    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    aggregation: Mapped[str] = mapped_column(String(20), default="sum", server_default="sum")
     base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     auto_provision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     filter_pattern: Mapped[str] = mapped_column(String(200), default="*", server_default="*")
+    # time_weighted: how long a reading holds at most when no next reading comes (DESIGN.md "Time-weighted usage");
+    # the default is the server's only, so inserts built from this model also work on schemas before the column
+    max_gap_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
 
     def __str__(self) -> str:
         return self.name
@@ -176,7 +177,7 @@ class Bucket(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="RESTRICT"))
     source_type: Mapped[str] = mapped_column(String(100))
-    aggregation: Mapped[str] = mapped_column(String(10), default="sum", server_default="sum")
+    aggregation: Mapped[str] = mapped_column(String(20), default="sum", server_default="sum")
     commit: Mapped[Decimal] = mapped_column(Quantity, default=Decimal("0"), server_default="0")
     base_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
     overage_price: Mapped[Decimal] = mapped_column(Price, default=Decimal("0"), server_default="0")
@@ -194,7 +195,8 @@ class Bucket(db.Model):
 
 class Reading(db.Model):
     """Keyed by (asset, unit type, ts). On PostgreSQL range-partitioned by month on ts (database/partitions.py: a
-    DEFAULT partition is created with the table, month partitions ahead by the nightly job); on SQLite one table
+    DEFAULT partition is created with the table by the listener it registers, month partitions ahead by the nightly
+    job); on SQLite one table
     (a rowid table: measured faster to insert into at the collector's shape than one clustered on the key)."""
 
     __tablename__ = "readings"
@@ -219,10 +221,6 @@ class AssetUnit(db.Model):
     unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="CASCADE"), primary_key=True)
     first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
     last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-event.listen(Reading.__table__, "after_create", DDL(
-    "CREATE TABLE IF NOT EXISTS readings_default PARTITION OF readings DEFAULT").execute_if(dialect="postgresql"))
 
 
 class ArchivedMonth(db.Model):
@@ -251,7 +249,7 @@ class BillingReading(db.Model):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     # RESTRICT: a client or bucket goes only after its lines were removed explicitly (integrity.py, audited);
-    # a finalized line is never removed (schema_triggers.py).
+    # a finalized line is never removed (database/triggers.py).
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"))
     bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="RESTRICT"))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -275,8 +273,9 @@ class BillingReading(db.Model):
     bucket: Mapped[Bucket] = relationship()
 
 
-# The assets named in the per-asset details of each finalized line, written by the triggers of schema_triggers.py
-# (created with this table, the last of the two it joins): an asset a finalized line names cannot be deleted.
+# The assets named in the per-asset details of each finalized line, written by the triggers of database/triggers.py
+# (created with this table, the last of the two it joins, by the listeners database/triggers.py registers when it is
+# imported, as app.py does): an asset a finalized line names cannot be deleted.
 finalized_line_assets = Table(
     "finalized_line_assets",
     db.metadata,
@@ -284,9 +283,6 @@ finalized_line_assets = Table(
     Column("asset_id", ForeignKey("assets.id", ondelete="RESTRICT"), primary_key=True),
     Index("ix_finalized_line_assets_asset", "asset_id"),
 )
-for dialect_name, statements in CREATE_STATEMENTS.items():
-    for statement in statements:
-        event.listen(finalized_line_assets, "after_create", DDL(statement).execute_if(dialect=dialect_name))
 
 
 class Projection(db.Model):

@@ -16,10 +16,10 @@ from limits import parse
 from sqlalchemy import or_, update
 
 from api.errors import ApiError
-from audit import set_actor
-from embedded_redis import socket_path
+from api.keys import find_key
+from database.audit import set_actor
 from extensions import db
-from keys import find_key
+from jobs.redis import redis_url
 from models import API_KEY_ROLES, ApiKey, utcnow
 
 TOUCH_EVERY = timedelta(minutes=1)
@@ -38,7 +38,7 @@ class KeyInfo:
 
 def limiter_storage_uri(app: Flask) -> str:
     """The app's Redis as a `limits` storage URI (`redis+unix://` for a socket)."""
-    url = app.config.get("REDIS_URL") or f"unix://{socket_path(app.config['INSTANCE_DIR'])}"
+    url = redis_url(app, start=False)
     return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
 
 
@@ -85,11 +85,7 @@ def _check_rate_limit(key: KeyInfo) -> None:
     item = parse(setting)
     strategy = app.extensions[LIMITER].limiter
     try:
-        if not app.extensions.get("meterdesk_limiter_redis_ready"):
-            from jobs.queue import redis_url
-
-            redis_url(app)
-            app.extensions["meterdesk_limiter_redis_ready"] = True
+        redis_url(app)  # starts the embedded server on first use
         allowed = strategy.hit(item, "api-key", str(key.id))
         if allowed:
             return

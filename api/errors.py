@@ -7,9 +7,10 @@ from flask import Flask, current_app, jsonify, request
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-import deadline
+from api.blueprint import bp
+from database import deadline
+from database.integrity import DeleteRefused
 from extensions import db
-from integrity import DeleteRefused
 
 API_PREFIX = "/api/v1"
 
@@ -98,7 +99,5 @@ def _register_blueprint_handlers(bp) -> None:
         current_app.logger.exception("API error on %s %s", request.method, request.path)
         return error_response(500, "internal error")
 
-
-from api import bp  # noqa: E402
 
 _register_blueprint_handlers(bp)

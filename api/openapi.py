@@ -8,7 +8,7 @@ from flask import jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import bp
+from api.blueprint import bp
 from api.records import MAX_PER_PAGE, RESOURCES
 from api.schemas import (
     MAX_ITEMS, BillingReadingOut, BillingRun, ErrorOut, IngestOut, JobRunOut, JobStarted, ProjectionOut,

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from api import bp
 from api.auth import api_auth, current_key
+from api.blueprint import bp
 from api.errors import ApiError
-from api.ingest import BadBatch, ingest_body
 from extensions import db
+from ingest.batch import BadBatch, ingest_body
 
 
 @bp.post("/readings")

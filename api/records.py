@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from api import bp
 from api.auth import api_auth, current_key, require_unscoped
+from api.blueprint import bp
 from api.body import json_body, parse_model, query_int
 from api.errors import ApiError
 from api.schemas import (
@@ -26,9 +26,9 @@ from api.schemas import (
     SuppressionIn, SuppressionOut, SuppressionPatch, UnitTypeIn, UnitTypeOut, UnitTypePatch,
 )
 from extensions import db
+from ingest.suppressions import check_suppression
 from models import Asset, Bucket, Client, Suppression, UnitType, utcnow
 from reports.assets import unbound_asset_ids
-from validation import check_suppression
 
 MAX_PER_PAGE = 1000
 MAX_ID = 2**31 - 1
@@ -176,7 +176,7 @@ RESOURCES = [
     Resource(
         "unit-types", UnitType, UnitTypeIn, UnitTypePatch, UnitTypeOut,
         show=lambda u: {**_columns(u, ("id", "name", "description", "aggregation", "auto_provision",
-                                       "filter_pattern")),
+                                       "filter_pattern", "max_gap_minutes")),
                         "base_price": decimal_text(u.base_price), "overage_price": decimal_text(u.overage_price)},
         conflict=_unique(UnitType, "name", "a unit type named {obj.name!r} already exists"),
         global_records=True,

@@ -6,17 +6,17 @@ from typing import Any
 from flask import jsonify, request
 from sqlalchemy import func, select
 
-from api import bp
 from api.auth import api_auth, current_key, require_unscoped
+from api.blueprint import bp
 from api.body import json_body, parse_model, query_int
 from api.errors import ApiError
 from api.records import MAX_ID, MAX_PER_PAGE, decimal_text
 from api.schemas import BillingReadingOut, BillingRun, JobRunOut, ProjectionOut
 from billing.periods import current_period_start, parse_period, period_label
 from extensions import db
-from jobs.registry import start_job
 from jobs.rights import JobNotAllowed, Requester
 from jobs.runs import JobRefused, run_visible_to
+from jobs.runs import start_job
 from models import BillingReading, JobRun, Projection
 
 BILLING_DECIMALS = ("total_usage", "commit", "base_price", "overage_price", "base_cost", "overage_units",

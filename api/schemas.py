@@ -1,16 +1,12 @@
 """Request and response models of the JSON API: they validate requests and generate the OpenAPI document."""
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from typing_extensions import NotRequired, TypedDict
-
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,46 +15,20 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from models import AGGREGATIONS, SUPPRESSION_TYPES
-from validation import check_glob, non_negative_decimal
+from billing.amounts import non_negative_decimal
+from ingest.batch import DECIMAL_IN_SCHEMA, MAX_ITEMS, ReadingIn, Text
+from ingest.suppressions import check_glob
+from models import AGGREGATIONS, MAX_GAP_LIMIT, SUPPRESSION_TYPES
 
-MAX_ITEMS = 10_000
-
-DECIMAL_IN_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 999999999999},
-                               {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$"}]}
 DECIMAL_OUT_SCHEMA = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 
 
-ISO_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})")
-MAX_TIMESTAMP_LENGTH = 64
-
-
-_CHECKED_STAMPS: set[str] = set()  # texts that passed: a collector's batch repeats one timestamp 1,000 times
-CHECKED_STAMPS_MAX = 4096
-
-
-def _iso_with_zone(value: Any) -> Any:
-    """Only a date and time written `YYYY-MM-DDThh:mm[:ss[.fff]]` with a zone (`Z`, `±hh:mm` or `±hhmm`): never a
-    number or a numeric string, which pydantic would otherwise read as seconds since 1970."""
-    if type(value) is str and value in _CHECKED_STAMPS:
-        return value
-    if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_LENGTH or not ISO_WITH_ZONE.fullmatch(value):
-        raise ValueError("must be an ISO 8601 date and time with a timezone (Z or ±hh:mm), e.g. 2026-11-01T10:00:00Z")
-    if len(_CHECKED_STAMPS) >= CHECKED_STAMPS_MAX:
-        _CHECKED_STAMPS.clear()
-    _CHECKED_STAMPS.add(value)
-    return value
-
-
 def amount(field: str) -> Any:
-    """A money or quantity input: a finite number >= 0 given as a JSON number or a string (rule of validation.py)."""
+    """A money or quantity input: a finite number >= 0 given as a JSON number or a string (rule of billing/amounts.py)."""
     return Annotated[Decimal, BeforeValidator(partial(non_negative_decimal, field=field)),
                      WithJsonSchema(DECIMAL_IN_SCHEMA)]
 
 
-NO_NUL = r"^[^\x00]*$"
-Text = partial(StringConstraints, strip_whitespace=True, pattern=NO_NUL)
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_with_zone)]
 DecimalOut = Annotated[str, WithJsonSchema(DECIMAL_OUT_SCHEMA)]
 Glob = Annotated[str, Text(min_length=1, max_length=200), AfterValidator(check_glob)]
 Aggregation = Literal[AGGREGATIONS]  # type: ignore[valid-type]
@@ -67,21 +37,6 @@ SuppressionType = Literal[SUPPRESSION_TYPES]  # type: ignore[valid-type]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-# ---- ingest ----------------------------------------------------------------------------------
-
-class ReadingIn(TypedDict):
-    """One usage reading as a collector posts it (validated into a plain dict: ingest is hot)."""
-
-    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
-    asset_id: Annotated[str, Text(min_length=1, max_length=255), Field(description="The asset's external id.")]
-    source: Annotated[str, Text(min_length=1, max_length=100), Field(description="The asset's source type.")]
-    unit_type: Annotated[str, Text(min_length=1, max_length=100), Field(description="A unit type name.")]
-    value: Annotated[Decimal, Field(ge=0, lt=Decimal("1e12"), allow_inf_nan=False), WithJsonSchema(DECIMAL_IN_SCHEMA)]
-    timestamp: Annotated[Timestamp, Field(description="ISO 8601 with a zone, at most 5 minutes in the future.")]
-    name: NotRequired[Annotated[str, Text(max_length=255)] | None]
-    description: NotRequired[Annotated[str, Text(max_length=10_000)] | None]
 
 
 class ReadingsEnvelope(BaseModel):
@@ -136,6 +91,7 @@ class UnitTypeIn(Strict):
     overage_price: amount("overage_price") = Decimal("0")
     auto_provision: bool = False
     filter_pattern: Glob = "*"
+    max_gap_minutes: int = Field(default=60, ge=1, le=MAX_GAP_LIMIT)
 
 
 class UnitTypePatch(Strict):
@@ -146,6 +102,7 @@ class UnitTypePatch(Strict):
     overage_price: amount("overage_price") | None = None
     auto_provision: bool | None = None
     filter_pattern: Glob | None = None
+    max_gap_minutes: int | None = Field(default=None, ge=1, le=MAX_GAP_LIMIT)
 
 
 class UnitTypeOut(BaseModel):
@@ -157,6 +114,7 @@ class UnitTypeOut(BaseModel):
     overage_price: DecimalOut
     auto_provision: bool
     filter_pattern: str
+    max_gap_minutes: int
 
 
 class BucketIn(Strict):

@@ -124,7 +124,7 @@ def build_app(target: Target, instance: Path, redis_url: str):
 
 def prepare(app) -> str:
     from extensions import db
-    from keys import create_api_key
+    from api.keys import create_api_key
     from models import UnitType
 
     with app.app_context():
@@ -249,7 +249,7 @@ KEY_ONLY_DDL = ["CREATE TABLE readings (asset_id INTEGER NOT NULL, unit_type_id 
 def raw_sqlite(path: Path, rows: list[tuple], batch: int, constraints: bool, key_only: bool = False) -> float:
     """sqlite3 executemany of INSERT OR IGNORE, one transaction per batch, into an empty copy of `readings`:
     in the app's database with the app's pragmas (foreign keys checked) or, without constraints, in a new file."""
-    from readings import sqlite_datetime
+    from ingest.store import sqlite_datetime
 
     copy = "readings_copy" if constraints else "readings"
     if constraints:
@@ -424,7 +424,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="meterdesk-bench-"))
     instance = workdir / "instance"
     instance.mkdir()
-    from embedded_redis import ensure_embedded_redis, stop_embedded_redis
+    from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 
     redis_url = os.environ.get("REDIS_URL") or ensure_embedded_redis(instance)
     targets: list[Target] = []

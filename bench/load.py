@@ -1,12 +1,12 @@
 """Load with billing going on: N ingest clients post overlapping batches through gunicorn (a real multi-process
-server on 127.0.0.1) while a billing run and a projection run execute in a real `rq worker --burst`.
+server on 127.0.0.1) while a billing run and a projection run execute in a real `flask --app app worker`.
 
     python bench/load.py [--readings 100000] [--assets 400] [--clients 8] [--workers 3] [--batch 1000]
 
 SQLite in a fresh temp directory by default; PostgreSQL (a fresh schema, dropped afterwards) with DATABASE_URL;
-the embedded Redis unless REDIS_URL is set. Checks what tests/test_hardening_load.py checks, on a larger run:
+the embedded Redis unless REDIS_URL is set. Checks what tests/hardening/test_hardening_load.py checks, on a larger run:
 no 5xx, no "database is locked", every distinct reading stored exactly once, and the bill equal to a billing on
-the quiet database and to billing.reference. The test imports the pieces of this module.
+the quiet database and to tests.reference. The test imports the pieces of this module.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 def server_env(config: dict) -> dict[str, str]:
-    """The environment of a gunicorn or rq worker process serving the same database and Redis as `config`."""
+    """The environment of a gunicorn or worker process serving the same database and Redis as `config`."""
     return dict(os.environ, DATABASE_URL=config["DATABASE_URL"], REDIS_URL=config["REDIS_URL"],
                 SECRET_KEY=config["SECRET_KEY"], METERDESK_INSTANCE=config["INSTANCE_DIR"],
                 INSTANCE_DIR=config["INSTANCE_DIR"], API_RATE_LIMIT=config.get("API_RATE_LIMIT", "10000000 per minute"),
@@ -77,12 +77,11 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int = 3, log: Path |
 
 
 def start_rq_worker(env: dict[str, str], queue: str, burst: bool = True, log: Path | None = None) -> subprocess.Popen:
-    """`rq worker [--burst]` in its own process group (so the work horse can be killed with it)."""
+    """`flask --app app worker [--burst]` in its own process group (so the work horse can be killed with it)."""
     out = open(log, "ab") if log else subprocess.DEVNULL
-    rq = Path(sys.executable).with_name("rq")
-    args = [str(rq), "worker", "--url", env["REDIS_URL"], "--logging_level", "WARNING", queue]
+    args = [sys.executable, "-m", "flask", "--app", "app", "worker", "--logging-level", "WARNING", queue]
     if burst:
-        args.insert(2, "--burst")
+        args.insert(6, "--burst")
     return subprocess.Popen(args, cwd=str(ROOT), env=env, start_new_session=True, stdout=out, stderr=out)
 
 
@@ -206,7 +205,7 @@ def seed(app, assets: int) -> dict:
     """Clients, one unit type per aggregation, one bucket per client and unit type binding that client's assets
     (created here, as ingest would), an ingest key; returns {"key": raw key, "asset_ids": [...]}."""
     from extensions import db
-    from keys import create_api_key
+    from api.keys import create_api_key
     from models import Asset, Bucket, Client, UnitType
 
     with app.app_context():
@@ -246,10 +245,10 @@ def bill_lines(session, period_start: datetime) -> dict[int, tuple]:
 
 
 def reference_bill(session, period_start: datetime) -> dict[int, tuple]:
-    """billing.reference's usages (naive Python) priced with the one cost formula, shaped like `bill_lines`."""
+    """tests.reference's usages (naive Python) priced with the one cost formula, shaped like `bill_lines`."""
     from billing.periods import period_bounds
     from billing.pricing import rate_bucket_usage
-    from billing.reference import reference_usages
+    from tests.reference import reference_usages
     from models import Bucket
 
     start, end = period_bounds(period_start)
@@ -296,8 +295,8 @@ def wait_for_runs(app, run_ids: list[int], timeout: float = 120,
 
 
 class JobsDuringLoad(threading.Thread):
-    """Billing (`period`) and projection runs, requested again and again through jobs.registry and executed by
-    one `rq worker` subprocess, for as long as the load lasts; every run must end `done`."""
+    """Billing (`period`) and projection runs, requested again and again through jobs.runs.start_job and executed by
+    one `flask --app app worker` subprocess, for as long as the load lasts; every run must end `done`."""
 
     def __init__(self, app, env: dict[str, str], period: datetime, log: Path | None = None) -> None:
         super().__init__(daemon=True)
@@ -309,7 +308,7 @@ class JobsDuringLoad(threading.Thread):
 
     def run(self) -> None:
         from billing.periods import current_period_start, period_label
-        from jobs.registry import start_job
+        from jobs.runs import start_job
         from jobs.rights import Requester
 
         worker = start_rq_worker(self.env, self.app.config["RQ_QUEUE"], burst=False, log=self.log)
@@ -325,7 +324,7 @@ class JobsDuringLoad(threading.Thread):
                 self.busy.set()
                 wait_for_runs(self.app, ids)
                 if worker.poll() is not None:
-                    raise RuntimeError(f"rq worker exited with {worker.returncode}")
+                    raise RuntimeError(f"the worker exited with {worker.returncode}")
         except BaseException as exc:  # reported by finish()
             self.error = exc
         finally:
@@ -357,7 +356,7 @@ def main() -> None:
     from billing.periods import current_period_start, previous_period
     from billing.run import bill_period
     from extensions import db
-    from jobs.queue import redis_url
+    from jobs.redis import redis_url
 
     server_db = os.environ.get("DATABASE_URL", "")
     workdir = Path(tempfile.mkdtemp(prefix="meterdesk-load-"))
@@ -425,7 +424,7 @@ def main() -> None:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
     if not os.environ.get("REDIS_URL"):
-        from embedded_redis import stop_embedded_redis
+        from jobs.embedded_redis import stop_embedded_redis
 
         stop_embedded_redis(config["INSTANCE_DIR"])
     print(f"logs in {workdir}")

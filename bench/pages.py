@@ -72,8 +72,8 @@ def build_app(url: str, instance: str):
 
 
 def load(app, scale: float) -> None:
-    from auth import create_user
-    from demo_data import load_demo_data
+    from web.auth import create_user
+    from commands.demo_data import load_demo_data
     from extensions import db
     from models import Asset
 

@@ -128,9 +128,9 @@ class Shape:
 
 def setup(app, shape: Shape) -> tuple[str, dict[int, int], dict[int, int]]:
     """Unit types, an ingest key, and a login. Returns the key and (after the first poll) nothing else yet."""
-    from auth import create_user
+    from web.auth import create_user
     from extensions import db
-    from keys import create_api_key
+    from api.keys import create_api_key
     from models import UnitType
 
     with app.app_context():
@@ -215,7 +215,7 @@ def fill_postgres(target: Target, shape: Shape, polls: range, ids: dict[int, int
 
 def fill_sqlite(target: Target, shape: Shape, polls: range, ids: dict[int, int], units: dict[int, int]) -> float:
     """executemany INSERT OR IGNORE of the polls' readings, one transaction per ~60,000 rows; seconds."""
-    from readings import sqlite_datetime
+    from ingest.store import sqlite_datetime
 
     received = sqlite_datetime(datetime.now(timezone.utc))
     conn = sqlite3.connect(target.path)
@@ -246,7 +246,7 @@ def floor_scan(app, target: Target, month: datetime) -> tuple[float, int]:
     from billing.periods import next_period
     from database.partitions import partition_name
     from extensions import db
-    from readings import sqlite_datetime
+    from ingest.store import sqlite_datetime
 
     with app.app_context():
         started = time.perf_counter()
@@ -341,7 +341,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="meterdesk-scale-"))
     instance = workdir / "instance"
     instance.mkdir()
-    from embedded_redis import ensure_embedded_redis, stop_embedded_redis
+    from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 
     redis_url = os.environ.get("REDIS_URL") or ensure_embedded_redis(instance)
     target = Target(workdir, server_url)

@@ -28,10 +28,11 @@ from pathlib import Path
 from sqlalchemy import case, delete, func, select, text
 from sqlalchemy.orm import Session
 
-from audit import audit_bulk
 from billing.periods import current_period_start, next_period, period_label, period_of
+from database.audit import audit_bulk
 from database.partitions import (archived_labels, create_month_partition, drop_month_partition, hold_archive_fence,
                                  lock_month)
+from ingest.store import sqlite_datetime
 from models import ArchivedMonth, BillingReading, Reading, UnitType, from_micro, to_micro, utcnow
 
 HEADER = ("asset_id", "unit_type_id", "ts", "value", "received_at")
@@ -172,8 +173,6 @@ def _iso(text_value: str) -> str:
 
 
 def _copy_out_sqlite(session: Session, start: datetime, end: datetime, out) -> int:
-    from readings import sqlite_datetime
-
     cursor = session.connection().connection.driver_connection.cursor()
     cursor.execute("SELECT asset_id, unit_type_id, ts, value, received_at FROM readings WHERE ts >= ? AND ts < ?",
                    (sqlite_datetime(start), sqlite_datetime(end)))
@@ -260,8 +259,6 @@ def _load_postgres(session: Session, path: Path, start: datetime, end: datetime)
 
 
 def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
-    from readings import sqlite_datetime
-
     session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
                          "ts text, value integer, received_at text)"))
     cursor = session.connection().connection.driver_connection.cursor()

@@ -1,8 +1,10 @@
 """Projections for the current period: where each enabled bucket's usage and cost will land at month end.
 
 Rules (DESIGN.md "Billing rules"): at time t, a `sum` bucket's usage U projects to
-U·(period length)/(t − period start), and to U itself in the first hour of the period; every
-other aggregation projects to U. The projected cost is billing.pricing.rate_bucket_usage of the
+U·(period length)/(t − period start), and to U itself in the first hour of the period; a
+`time_weighted` bucket projects the same way (DESIGN.md "Time-weighted usage"): its U is measured
+over [period start, t), the latest reading holding until t at most, so the unit·hours so far are
+prorated to the whole period; every other aggregation projects to U. The projected cost is billing.pricing.rate_bucket_usage of the
 projected usage (its final cost) and % of commit is 100·projected/C (empty when C = 0): the
 Projections page and the reports read "% of commit" of the projected usage.
 """
@@ -19,10 +21,11 @@ from sqlalchemy.orm import Session
 from billing.periods import current_period_start, next_period
 from billing.pricing import pct_of_commit, rate_bucket_usage
 from billing.usage import bucket_usages
+from database.upsert import conflict_insert
 from models import MICRO, Bucket, Projection, utcnow
-from upsert import conflict_insert
 
 FIRST_HOUR = timedelta(hours=1)
+PRORATED = ("sum", "time_weighted")  # aggregations whose usage grows with time: projected U·length/elapsed
 CHUNK = 1000
 Progress = Callable[[int, str], None]
 
@@ -33,9 +36,9 @@ def _micros(delta: timedelta) -> int:
 
 def project_usage(usage: Decimal, aggregation: str, period_start: datetime, period_end: datetime,
                   now: datetime) -> Decimal:
-    """Usage expected at period end: U·length/elapsed for `sum` (U in the first hour), U otherwise."""
+    """Usage expected at period end: U·length/elapsed for `sum` and `time_weighted` (U in the first hour), else U."""
     usage = Decimal(usage)
-    if aggregation != "sum":
+    if aggregation not in PRORATED:
         return usage.quantize(MICRO, rounding=ROUND_HALF_UP)
     elapsed = min(now, period_end) - period_start
     if elapsed < FIRST_HOUR:

@@ -7,10 +7,10 @@ binds, is bound to that client's bucket for the unit type and source type, creat
 from the template (aggregation, base, overage, commit 0) with `reviewed = false`.
 
 Decisions: "no bucket binds" counts disabled buckets too (a disabled binding is a staff decision);
-the bucket an asset joins is the client's enabled bucket of that unit type and source type with the
-lowest id; a new bucket is named "<unit type> (<source type>)" (with " 2", " 3"… when the client
+the bucket an asset joins follows the binding rule of billing/binding.py (the client's enabled bucket of that unit
+type and source type with the lowest id); a new bucket is named "<unit type> (<source type>)" (with " 2", " 3"… when the client
 already uses that name). Binding an asset to an existing bucket leaves its `reviewed` flag alone.
-Changes go through the ORM, so audit.py writes the audit rows.
+Changes go through the ORM, so database/audit.py writes the audit rows.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from fnmatch import fnmatchcase
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, selectinload
 
+from billing.binding import bucket_for, enabled_buckets
 from models import Asset, AssetUnit, Bucket, Client, UnitType, bucket_assets
 
 Progress = Callable[[int, str], None]
@@ -86,19 +87,14 @@ def _plan_unit_type(session: Session, unit_type: UnitType) -> list[PlannedBindin
     candidates = _candidates(session, unit_type)
     if not candidates:
         return []
-    client_ids = {row[3] for row in candidates}
-    existing: dict[tuple[int, str], tuple[int, str]] = {}
-    for bucket_id, client_id, source_type, name in session.execute(
-        select(Bucket.id, Bucket.client_id, Bucket.source_type, Bucket.name)
-        .where(Bucket.unit_type_id == unit_type.id, Bucket.enabled.is_(True), Bucket.client_id.in_(client_ids))
-        .order_by(Bucket.id)
-    ):
-        existing.setdefault((client_id, source_type), (bucket_id, name))
+    choices = enabled_buckets(session, {row[3] for row in candidates}, unit_type.id)
     for asset_id, external_id, source_type, client_id, client_name in candidates:
         key = (client_id, source_type)
         plan = groups.get(key)
         if plan is None:
-            bucket_id, name = existing.get(key, (None, template_bucket_name(unit_type.name, source_type)))
+            chosen = bucket_for(choices.get((client_id, unit_type.id), []), source_type, any_source=False)
+            bucket_id, name = (chosen.id, chosen.name) if chosen else (None, template_bucket_name(unit_type.name,
+                                                                                                  source_type))
             plan = groups[key] = PlannedBinding(client_id, client_name, unit_type.id, unit_type.name, source_type,
                                                 bucket_id, name)
         plan.asset_ids.append(asset_id)

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from audit import audit_bulk
 from billing.archive import check_not_archived
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import bucket_status, rate_bucket_usage
 from billing.usage import BucketUsage, bucket_specs, usage_for_specs
+from database.audit import audit_bulk
 from models import Asset, BillingReading, Bucket, Reading, UnitType, bucket_assets, utcnow
 
 Progress = Callable[[int, str], None]
@@ -95,7 +95,8 @@ def build_lines(session: Session, period_start: datetime, usages: dict[int, Buck
         details = {
             "aggregation": b.aggregation, "unit_type": b.unit_type, "bucket": b.name,
             "status": bucket_status(usage.total, b.commit),
-            "assets": [{"asset_id": asset_id, "external_id": external.get(asset_id, ""), "usage": str(value)}
+            "assets": [{"asset_id": asset_id, "external_id": external.get(asset_id, ""), "usage": str(value),
+                        **({"gap_hours": str(usage.gap_hours[asset_id])} if asset_id in usage.gap_hours else {})}
                        for asset_id, value in sorted(usage.per_asset.items())],
         }
         lines.append({

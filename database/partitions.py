@@ -13,14 +13,17 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from sqlalchemy import select, text
+from sqlalchemy import DDL, event, select, text
 from sqlalchemy.orm import Session
 
-from models import ArchivedMonth
+from models import ArchivedMonth, Reading
 
 AHEAD = 3
 DEFAULT = "readings_default"
 NAME_RE = re.compile(r"^readings_(\d{4})_(\d{2})$")
+
+event.listen(Reading.__table__, "after_create", DDL(
+    f"CREATE TABLE IF NOT EXISTS {DEFAULT} PARTITION OF readings DEFAULT").execute_if(dialect="postgresql"))
 
 
 def partitioned(session: Session) -> bool:

@@ -5,12 +5,10 @@ import logging
 
 from database.partitions import create_partitions, months_ahead, partitioned
 from extensions import db
-from jobs.context import in_app_context
 
 log = logging.getLogger(__name__)
 
 
-@in_app_context
 def scheduled_partitions() -> str:
     """Create this month's partition of readings and the next three's when missing."""
     if not partitioned(db.session):

@@ -1,18 +1,11 @@
-"""RQ entry point of a projection run: the current period's projections, with progress on the JobRun."""
+"""What a projection run does: the current period's projections."""
 from __future__ import annotations
 
+from billing.projections import Progress, run_projections
 from extensions import db
-from jobs.context import in_app_context
-from jobs.runs import Progress, execute_run
 from models import JobRun
 
 
 def projection_work(run: JobRun, progress: Progress) -> str:
-    from billing.projections import run_projections
-
+    """Project every enabled bucket for the current period; the run's closing message."""
     return run_projections(db.session, progress=progress).message()
-
-
-@in_app_context
-def run_projection_job(run_id: int) -> str:
-    return execute_run(run_id, projection_work)

@@ -1,14 +1,19 @@
-"""Who may start a run with given parameters: the one rule every start path (page, retry, API, command) applies."""
+"""Who may start a run with given parameters: the one rule every start path (page, retry, API, command, schedule)
+applies, and the refusals a start path answers with."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.runs import API_KEY_REQUESTER, JobRefused
-
+API_KEY_REQUESTER = "api-key:"  # a run requested by an API key is recorded as requested by `api-key:<id>`
 OPERATOR = "operator"  # the command line and rq cron: whoever runs them already holds the database and the queue
 STARTERS = frozenset({OPERATOR, "admin", "staff"})
 FINALIZERS = frozenset({OPERATOR, "admin"})
+
+
+class JobRefused(Exception):
+    """The run was not started: not allowed, parameters that cannot run, one of the same kind and period is
+    already queued or running, or the queue is down."""
 
 
 class JobNotAllowed(JobRefused):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from api.keys import create_api_key
 from extensions import db
-from keys import create_api_key
 from models import Client, UnitType
 
 

@@ -13,8 +13,8 @@ import redis as redis_lib
 import sqlalchemy as sa
 
 from app import create_app
+from database.triggers import CREATE_STATEMENTS, SQLITE_TRIGGERS
 from extensions import db
-from schema_triggers import CREATE_STATEMENTS, SQLITE_TRIGGERS
 
 PASSWORD = "correct-horse-battery"
 SERVER_DB = os.environ.get("DATABASE_URL", "")
@@ -53,7 +53,7 @@ def redis_url(tmp_path_factory) -> str:
         number = os.getpid() % 15 + 1
         yield re.sub(r"/\d*$", "", SERVER_REDIS.rstrip("/")) + f"/{number}"
         return
-    from embedded_redis import ensure_embedded_redis, stop_embedded_redis
+    from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 
     directory = tmp_path_factory.mktemp("redis")
     url = ensure_embedded_redis(directory)
@@ -75,7 +75,7 @@ def _schema(database_url, tmp_path_factory):
 def empty_tables() -> None:
     """Delete every row and restart ids, fast on both backends.
 
-    Finalized billing lines refuse DELETE (schema_triggers.py): PostgreSQL's TRUNCATE fires no row trigger; on SQLite
+    Finalized billing lines refuse DELETE (database/triggers.py): PostgreSQL's TRUNCATE fires no row trigger; on SQLite
     the triggers are dropped for the wipe and created again, unchanged, in the same transaction."""
     names = [t.name for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as conn:
@@ -130,14 +130,22 @@ def provider(app) -> dict[str, int]:
     return ids
 
 
-@pytest.fixture
-def worker_app(app):
-    """`app`, also used by RQ jobs that a SimpleWorker runs in this process."""
-    from jobs.context import use_app
+def work_jobs(app) -> bool:
+    """Run every queued job in this process inside `app`, as `flask --app app worker --burst` would."""
+    from rq import SimpleWorker
 
-    use_app(app)
-    yield app
-    use_app(None)
+    from jobs.worker import run_worker
+
+    return run_worker(app, burst=True, worker_class=SimpleWorker)
+
+
+@pytest.fixture
+def ids(app):
+    """tests/reportdata.py's hand-computed provider at its fixed NOW, in an app context held for the test; its ids."""
+    from tests.reportdata import load_provider
+
+    with app.app_context():
+        yield load_provider()
 
 
 @pytest.fixture
@@ -172,7 +180,7 @@ def csrf_token(client, url: str) -> str:
 
 
 def make_user(app, role: str, email: str | None = None) -> int:
-    from auth import create_user
+    from web.auth import create_user
 
     with app.app_context():
         return create_user(email or f"{role}@example.com", PASSWORD, role).id

@@ -5,7 +5,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from security import csp_nonce
+from web.security import csp_nonce
 
 from views.api_keys import ApiKeyView
 from views.assets import AssetView, DisregardedAssetView, NewAssetView, UnassignedAssetView

@@ -7,7 +7,7 @@ from flask_admin import expose
 from sqlalchemy import inspect
 from wtforms.validators import DataRequired, Length
 
-from keys import new_key
+from api.keys import new_key
 from models import API_KEY_ROLES, ApiKey
 from views.base import SecureModelView, fmt_time
 

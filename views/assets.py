@@ -7,13 +7,13 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.validators import DataRequired, Length
 
-from auth import can_edit
 from extensions import db
+from ingest.last_seen import last_seen
 from models import Asset, utcnow
-from formatting import utc
-from redirects import safe_next
-from reports.last_seen import last_seen
 from views.base import SecureModelView, fmt_time, link
+from web.formatting import utc
+from web.auth import can_edit
+from web.redirects import safe_next
 
 
 def set_assets(ids: list[str], **values) -> int:
@@ -57,7 +57,7 @@ class AssetView(SecureModelView):
         super().__init__(Asset, name=name, endpoint=endpoint, category=category, **kwargs)
 
     def get_list(self, *args, **kwargs):
-        """The page's rows, with each one's exact Last Seen (reports/last_seen.py) for the formatter."""
+        """The page's rows, with each one's exact Last Seen (ingest/last_seen.py) for the formatter."""
         count, data = super().get_list(*args, **kwargs)
         g.last_seen = last_seen(db.session, [asset.id for asset in data])
         return count, data

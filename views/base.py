@@ -14,10 +14,10 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import TypeDecorator
 
-from auth import can_edit, is_admin
+from database.integrity import DeleteRefused
 from extensions import db
-from formatting import money, quantity, utc
-from integrity import DeleteRefused
+from web.auth import can_edit, is_admin
+from web.formatting import money, quantity, utc
 
 
 class CsrfForm(FlaskForm):

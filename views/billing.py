@@ -10,36 +10,35 @@ from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import func, select
 
-from billing.periods import current_period_start, parse_period, period_bounds, period_label, previous_period
+from billing.periods import current_period_start, parse_period, period_label, previous_period
 from billing.run import late_readings
 from extensions import db
-from formatting import money, quantity, utc, utc_date
-from jobs.registry import start_job
 from jobs.rights import Requester, may_start
 from jobs.runs import JobRefused, latest_run
-from models import BillingReading, Client, JobRun
-from redirects import safe_next
+from jobs.runs import start_job
+from models import BillingReading, JobRun
+from reports.billing import client_summary, has_unfinalized, latest_billed_period
+from reports.common import billed_periods
 from views.base import SecureModelView, fmt_money, fmt_quantity, link
+from web.formatting import money, quantity, utc, utc_date
+from web.redirects import safe_next
 
 DETAIL_ASSETS_SHOWN = 50
 
 
-def billed_periods() -> list[tuple[str, str]]:
+def billed_period_choices() -> list[tuple[str, str]]:
     """(YYYY-MM, YYYY-MM) for every billed period, latest first: the period filter's choices."""
     if not has_app_context():
         return []
-    starts = db.session.scalars(select(BillingReading.period_start).distinct()
-                                .order_by(BillingReading.period_start.desc()))
-    return [(period_label(start), period_label(start)) for start in starts]
+    return [(period_label(start), period_label(start)) for start in billed_periods(db.session)]
 
 
 class PeriodFilter(BaseSQLAFilter):
     """Lines of one billing period, chosen as YYYY-MM."""
 
     def __init__(self) -> None:
-        super().__init__(BillingReading.period_start, "Period", options=billed_periods)
+        super().__init__(BillingReading.period_start, "Period", options=billed_period_choices)
 
     def validate(self, value: str) -> bool:
         try:
@@ -121,7 +120,7 @@ class BillingReadingView(SecureModelView):
         """The filter groups with the Period choices read now (billed periods change; the cache is per process)."""
         groups = super()._get_filter_groups()
         if groups and "Period" in groups:
-            groups["Period"] = [dict(item, options=billed_periods() or None) for item in groups["Period"]]
+            groups["Period"] = [dict(item, options=billed_period_choices() or None) for item in groups["Period"]]
         return groups
 
     def get_list(self, *args: Any, **kwargs: Any):
@@ -142,7 +141,7 @@ class BillingReadingView(SecureModelView):
         return None
 
     def latest_period(self) -> str | None:
-        start = db.session.scalar(select(func.max(BillingReading.period_start)))
+        start = latest_billed_period(db.session)
         return period_label(start) if start else None
 
     def export_period(self) -> str | None:
@@ -155,17 +154,7 @@ class BillingReadingView(SecureModelView):
     def client_summary(self) -> list[dict[str, Any]]:
         """Per client for the shown period: its buckets billed and total cost."""
         period = self.export_period()
-        if period is None:
-            return []
-        start, end = period_bounds(parse_period(period))
-        rows = db.session.execute(
-            select(Client.id, Client.name, func.count(BillingReading.id), func.sum(BillingReading.final_cost))
-            .join(Client, Client.id == BillingReading.client_id)
-            .where(BillingReading.period_start == start)
-            .group_by(Client.id, Client.name).order_by(Client.name)
-        ).all()
-        return [{"client_id": cid, "client": name, "period_start": start, "period_end": end, "buckets": count,
-                 "total_cost": total} for cid, name, count, total in rows]
+        return client_summary(db.session, parse_period(period)) if period is not None else []
 
     def latest_run(self, kind: str) -> JobRun | None:
         return latest_run(kind)
@@ -174,8 +163,7 @@ class BillingReadingView(SecureModelView):
         return may_start("billing", {"finalize": True}, Requester.user(current_user))
 
     def has_unfinalized(self, period: str) -> bool:
-        return bool(db.session.scalar(select(func.count(BillingReading.id)).where(
-            BillingReading.period_start == parse_period(period), BillingReading.finalized.is_(False))))
+        return has_unfinalized(db.session, parse_period(period))
 
     # ---- actions (POST; viewers are refused by the base view) ------------------------------------------------
 

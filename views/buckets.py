@@ -7,12 +7,14 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from billing.gaps import current_gaps
 from billing.periods import current_period_start
 from extensions import db
-from models import AGGREGATIONS, Bucket, Projection
-from validation import non_negative
+from models import AGGREGATIONS, Bucket
+from reports.buckets import projected_current_usage
 from views.base import SecureModelView, link
-from formatting import quantity
+from views.forms import non_negative
+from web.formatting import quantity
 
 
 def unique_name_per_client(form, field) -> None:
@@ -37,6 +39,20 @@ def reviewed_badge(view, context, model, name) -> Markup:
 def current_usage(view, context, model, name) -> str:
     usage = g.setdefault("bucket_usage", {})
     return quantity(usage.get(model.id)) if model.id in usage else "—"
+
+
+def gap_hours_detail(view, context, model, name) -> Markup:
+    """time_weighted buckets: each asset's unit·hours and gap hours this period so far (billing.gaps)."""
+    if model.aggregation != "time_weighted":
+        return Markup("—")
+    rows = current_gaps(db.session, bucket_id=model.id)
+    if not rows:
+        return Markup('<span class="text-muted">No bound assets.</span>')
+    body = Markup("").join(Markup("<tr><td>{}</td><td>{}</td><td>{}</td></tr>").format(
+        link("asset_page.asset", row.external_id, asset_id=row.asset_id), quantity(row.usage),
+        quantity(row.gap_hours)) for row in rows)
+    return Markup('<table class="table table-sm gap-hours"><thead><tr><th>Asset</th><th>Usage (unit·h)</th>'
+                  '<th>Gap Hours</th></tr></thead><tbody>{}</tbody></table>').format(body)
 
 
 class BucketView(SecureModelView):
@@ -79,17 +95,17 @@ class BucketView(SecureModelView):
 
     def __init__(self) -> None:
         super().__init__(Bucket, name="Buckets", endpoint="bucket")
+        self.column_formatters_detail = {**self.column_formatters_detail, "gap_hours": gap_hours_detail}
+
+    def get_details_columns(self):
+        return [*super().get_details_columns(), ("gap_hours", "Gap Hours (this period)")]
 
     def row_css_class(self, row: Bucket) -> str:
         return "" if row.reviewed else "unreviewed"
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
-        ids = [row.id for row in rows]
-        g.bucket_usage = dict(db.session.execute(
-            select(Projection.bucket_id, Projection.current_usage)
-            .where(Projection.bucket_id.in_(ids), Projection.period_start == current_period_start())
-        ).all()) if ids else {}
+        g.bucket_usage = projected_current_usage(db.session, [row.id for row in rows])
         return count, rows
 
     @action("review", "Mark reviewed", "Mark the selected buckets as reviewed (check their commits first)?")

@@ -8,8 +8,10 @@ from flask import current_app
 from flask_admin import AdminIndexView, expose
 
 from extensions import db
+from jobs.redis import get_redis
 from reports import revenue
 from reports.assets import tile_counts
+from reports.health import health
 from views import charts
 from views.base import AccessMixin
 
@@ -18,14 +20,8 @@ log = logging.getLogger(__name__)
 
 def health_panel() -> dict[str, Any] | None:
     """reports.health.health() with the app's Redis; a missing or broken Redis never breaks the dashboard."""
-    try:
-        from reports.health import health
-    except ImportError:
-        return None
     redis_conn = None
     try:
-        from jobs.queue import get_redis
-
         redis_conn = get_redis()
     except Exception:  # noqa: BLE001 - the panel reports Redis as down instead
         log.warning("no Redis connection for the health panel", exc_info=True)

@@ -6,13 +6,13 @@ from flask_admin import expose
 from flask_login import current_user
 
 from extensions import db
-from formatting import utc
-from jobs.registry import retry_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused
+from jobs.runs import retry_job
 from models import JobRun
-from redirects import safe_next
 from views.base import HiddenView
+from web.formatting import utc
+from web.redirects import safe_next
 
 
 def run_json(run: JobRun) -> dict:

@@ -6,16 +6,17 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from auth import can_edit
+from billing.gaps import current_gaps
 from extensions import db
+from ingest.last_seen import last_seen
 from models import Asset, Client, utcnow
 from reports.clients import billing_history, client_buckets
-from redirects import safe_next
-from reports.last_seen import last_seen
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
 from views.base import HiddenView
+from web.auth import can_edit
+from web.redirects import safe_next
 
 
 class ClientPage(HiddenView):
@@ -41,7 +42,8 @@ class AssetPage(HiddenView):
     def asset(self, asset_id: int):
         asset = db.session.get(Asset, asset_id) or abort(404)
         seen = last_seen(db.session, [asset.id]).get(asset.id, asset.last_seen_at)
-        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices(), last_seen=seen)
+        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices(), last_seen=seen,
+                           gaps=current_gaps(db.session, asset_id=asset_id))
 
     @expose("/<int:asset_id>/usage.json")
     def usage(self, asset_id: int):

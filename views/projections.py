@@ -9,12 +9,12 @@ from sqlalchemy import exists, func
 
 from billing.periods import current_period_start, period_label
 from extensions import db
-from formatting import percent
-from jobs.registry import start_job
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
+from jobs.runs import start_job
 from models import Bucket, JobRun, Projection
 from views.base import SecureModelView, fmt_money, fmt_quantity, fmt_time, link
+from web.formatting import percent
 
 
 def over_commit():
@@ -43,8 +43,8 @@ class ProjectionView(SecureModelView):
                      "projected_cost": "Projected Cost", "pct_of_commit": "% of Commit", "calculated_at": "Calculated At",
                      "client.name": "Client"}
     column_descriptions = {"pct_of_commit": "100 × projected usage / commit; empty when the commit is 0.",
-                           "projected_usage": "sum buckets: usage so far × period length / time elapsed; "
-                                              "other aggregations: usage so far."}
+                           "projected_usage": "sum and time_weighted buckets: usage so far × period length / "
+                                              "time elapsed; other aggregations: usage so far."}
     column_filters = ("client.name", CommitStatusFilter(), "pct_of_commit")
     column_sortable_list = (("client", "client.name"), "bucket_id", "current_usage", "projected_usage",
                             "projected_cost", "pct_of_commit", "calculated_at")

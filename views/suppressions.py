@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ingest.suppressions import check_suppression
 from models import SUPPRESSION_TYPES, Suppression
-from validation import check_suppression
 from views.base import SecureModelView, fmt_time
 
 

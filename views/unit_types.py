@@ -5,16 +5,17 @@ from flask import flash, redirect, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from billing.provisioning import PlannedBinding, preview_provisioning
 from extensions import db
-from jobs.registry import start_job
+from ingest.suppressions import check_glob
 from jobs.rights import Requester
 from jobs.runs import JobRefused, latest_run
-from models import AGGREGATIONS, JobRun, UnitType
-from validation import check_glob, form_check, non_negative
+from jobs.runs import start_job
+from models import AGGREGATIONS, MAX_GAP_LIMIT, JobRun, UnitType
 from views.base import SecureModelView, fmt_money
+from views.forms import form_check, non_negative
 
 
 def on_off(view, context, model, name) -> Markup:
@@ -36,7 +37,7 @@ class UnitTypeView(SecureModelView):
     column_formatters = {"auto_provision": on_off, "base_price": fmt_money("base_price"),
                          "overage_price": fmt_money("overage_price")}
     form_columns = ("name", "description", "aggregation", "base_price", "overage_price", "auto_provision",
-                    "filter_pattern")
+                    "filter_pattern", "max_gap_minutes")
     form_choices = {"aggregation": [(a, a) for a in AGGREGATIONS]}
     form_args = {
         "name": {"validators": [DataRequired(), Length(max=100)]},
@@ -45,6 +46,10 @@ class UnitTypeView(SecureModelView):
         "filter_pattern": {"validators": [DataRequired(), Length(max=200), form_check(check_glob)],
                            "description": "Glob on the asset id, e.g. vm-* ; * matches every asset.",
                            "default": "*"},
+        "max_gap_minutes": {"label": "Max gap (minutes)", "default": 60,
+                            "filters": [lambda minutes: 60 if minutes is None else minutes],  # left empty: 60
+                            "validators": [NumberRange(min=1, max=MAX_GAP_LIMIT)],
+                            "description": "time_weighted: a reading holds until the next one, this long at most."},
     }
     empty_message = "No unit types"
     intro = "Metering unit types. Template fields drive nightly auto-provisioning of billing buckets."

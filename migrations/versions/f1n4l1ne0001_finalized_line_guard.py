@@ -5,7 +5,7 @@
 - finalized_line_assets (line_id, asset_id), both RESTRICT: the assets named in each finalized line's per-asset
   details, backfilled here from the existing finalized lines (assets deleted before this revision are skipped).
 - Triggers: a finalized line cannot be updated or deleted; inserting or finalizing a line fills
-  finalized_line_assets. A frozen copy of schema_triggers.py (tests/test_integrity_schema.py holds them equal).
+  finalized_line_assets. A frozen copy of database/triggers.py (tests/database/test_integrity_schema.py holds them equal).
   NOTE for later revisions: a SQLite batch "recreate" of billing_readings drops these triggers; create them again.
 
 Revision ID: f1n4l1ne0001

@@ -7,7 +7,7 @@
 - archived_months: the months `archive-readings` moved to files.
 
 Revision ID: readings_by_month
-Revises: user_session_version
+Revises: tw_max_gap_minutes
 Create Date: 2026-11-28 10:00:00
 """
 from datetime import datetime, timezone
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "readings_by_month"
-down_revision = "user_session_version"
+down_revision = "tw_max_gap_minutes"
 branch_labels = None
 depends_on = None
 

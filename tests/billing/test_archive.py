@@ -17,7 +17,7 @@ from database.partitions import create_partitions
 from extensions import db
 from models import ArchivedMonth, AuditLog, BillingReading, Reading
 from tests.api_helpers import bearer, make_key
-from tests.billing_helpers import asset, bucket, readings, unit_type
+from tests.factories import asset, bucket, readings, unit_type
 
 JAN = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FEB = datetime(2026, 2, 1, tzinfo=timezone.utc)

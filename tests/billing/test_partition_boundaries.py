@@ -11,8 +11,8 @@ from billing.run import bill_period
 from database.partitions import create_partitions
 from extensions import db
 from models import BillingReading
-from readings import NewReading, store_readings
-from tests.billing_helpers import asset, bucket, unit_type
+from ingest.store import NewReading, store_readings
+from tests.factories import asset, bucket, unit_type
 
 JAN = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FEB = datetime(2026, 2, 1, tzinfo=timezone.utc)

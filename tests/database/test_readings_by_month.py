@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from app import create_app
 from database.partitions import create_partitions, month_partitions, months_ahead, partitioned
 from extensions import db
-from tests.test_migrations import fresh_database_url
+from tests.database.test_migrations import fresh_database_url
 
-OLD_HEAD = "user_session_version"
+OLD_HEAD = "tw_max_gap_minutes"
 # (asset, unit, ts, value in millionths): both sides of a month boundary, a second unit, an old and a stray year
 ROWS = [
     (1, 1, "2026-01-31 23:59:59.999000+00", 1_500_000),
@@ -104,7 +104,7 @@ def test_the_keyed_partitioned_schema_migrates_from_the_current_one_with_every_r
 
 
 def test_a_partition_created_after_its_readings_arrived_takes_them_out_of_default(app, backend):
-    from tests.billing_helpers import asset, readings, unit_type
+    from tests.factories import asset, readings, unit_type
 
     with app.app_context():
         vm = asset("vm-1")
@@ -124,16 +124,11 @@ def test_a_partition_created_after_its_readings_arrived_takes_them_out_of_defaul
 
 
 def test_the_nightly_job_keeps_this_month_and_the_next_three_created(app, backend):
-    from jobs.context import use_app
     from jobs.partitions import scheduled_partitions
 
-    use_app(app)
-    try:
+    with app.app_context():
         first = scheduled_partitions()
         again = scheduled_partitions()
-    finally:
-        use_app(None)
-    with app.app_context():
         if backend == "postgresql":
             assert {f"{m:%Y-%m}" for m in months_ahead()} <= set(month_partitions(db.session))
             assert again == "all partitions exist"

@@ -1,0 +1,211 @@
+"""A billing run: one line per enabled bucket, exact costs, repeatable, finalized lines frozen, late readings."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from billing.run import bill_period, late_readings
+from extensions import db
+from models import AuditLog, BillingReading, utcnow
+from tests.factories import NOV, asset, bucket, readings, unit_type
+
+D = Decimal
+OCT_TS = "2026-10-{:02d}T12:00:00+00:00"
+OCT = NOV.replace(month=10)
+
+
+def lines() -> list[BillingReading]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(BillingReading).order_by(BillingReading.bucket_id)))
+
+
+def figures(line: BillingReading) -> tuple:
+    return (line.total_usage, line.base_cost, line.overage_units, line.overage_cost, line.buffer_units,
+            line.buffer_cost, line.final_cost)
+
+
+def test_a_line_per_bucket_with_snapshot_costs_and_breakdown(app):
+    with app.app_context():
+        a, b = asset("vm-a"), asset("vm-b")
+        readings(a, [(OCT_TS.format(2), "100"), (OCT_TS.format(3), "0.5")])
+        readings(b, [(OCT_TS.format(4), "20")])
+        over = bucket("storage", "sum", [a, b], commit="100", base="2", overage="3")
+        under = bucket("peak", "max", [a, b], commit="150", base="0.1", overage="1")
+        db.session.commit()
+        summary = bill_period(db.session, OCT)
+        assert (summary.period, summary.lines, summary.total_cost) == ("2026-10", 2, D("276.50"))
+        first, second = lines()
+        # U = 120.5, C = 100: base 100*2 = 200.00, overage 20.5*3 = 61.50, final 261.50
+        assert first.bucket_id == over.id
+        assert figures(first) == (D("120.5"), D("200.00"), D("20.5"), D("61.50"), D("0"), D("0.00"), D("261.50"))
+        assert (first.commit, first.base_price, first.overage_price) == (D("100"), D("2"), D("3"))
+        assert first.details["assets"] == [
+            {"asset_id": a.id, "external_id": "vm-a", "usage": "100.500000"},
+            {"asset_id": b.id, "external_id": "vm-b", "usage": "20.000000"},
+        ]
+        assert first.details["status"] == "over"
+        # U = 100 + 20 = 120, C = 150: base 15.00, buffer 30 units = 3.00 $, final 15.00
+        assert second.bucket_id == under.id
+        assert figures(second) == (D("120"), D("15.00"), D("0"), D("0.00"), D("30"), D("3.00"), D("15.00"))
+        assert second.details["status"] == "under"
+        assert (first.period_start, first.period_end) == (OCT, NOV)
+        assert not first.finalized and first.finalized_at is None
+
+
+def test_exact_half_cent_rounds_up_and_commit_zero_has_no_base(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "0.5")])
+        bucket("tiny", "sum", [a], commit="0", base="9", overage="0.01")  # 0.5 * 0.01 = 0.005 -> 0.01
+        db.session.commit()
+        bill_period(db.session, OCT)
+        (line,) = lines()
+        assert figures(line) == (D("0.5"), D("0.00"), D("0.5"), D("0.01"), D("0"), D("0.00"), D("0.01"))
+
+
+def test_disabled_buckets_and_disregarded_assets_are_not_billed(app):
+    with app.app_context():
+        kept, gone = asset("kept"), asset("gone", disregarded_at=utcnow())
+        readings(kept, [(OCT_TS.format(2), "5")])
+        readings(gone, [(OCT_TS.format(2), "7")])
+        on = bucket("on", "sum", [kept, gone], commit="0", overage="1")
+        bucket("off", "sum", [kept], commit="0", overage="1", enabled=False)
+        db.session.commit()
+        bill_period(db.session, OCT)
+        (line,) = lines()
+        assert (line.bucket_id, line.total_usage, line.final_cost) == (on.id, D("5"), D("5.00"))
+        assert [entry["external_id"] for entry in line.details["assets"]] == ["kept"]
+
+
+def test_repeating_a_run_replaces_unfinalized_lines_with_the_same_result(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "10")])
+        bucket("storage", "sum", [a], commit="5", base="1", overage="2")
+        db.session.commit()
+        bill_period(db.session, OCT)
+        before = [figures(line) for line in lines()]
+        bill_period(db.session, OCT)
+        assert [figures(line) for line in lines()] == before == [
+            (D("10"), D("5.00"), D("5"), D("10.00"), D("0"), D("0.00"), D("15.00"))]
+        readings(a, [(OCT_TS.format(9), "1")])
+        db.session.commit()
+        bill_period(db.session, OCT)
+        (line,) = lines()
+        assert (line.total_usage, line.final_cost) == (D("11"), D("17.00"))
+        actions = db.session.execute(select(AuditLog.action, AuditLog.table).where(
+            AuditLog.table == "billing_readings").order_by(AuditLog.id)).all()
+        assert [a for a, _ in actions] == ["create", "delete", "create", "delete", "create"]
+
+
+def test_finalized_lines_never_change_and_late_readings_are_counted(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "10")], received_at=utcnow() - timedelta(days=20))
+        bucket("storage", "sum", [a], commit="0", overage="1")
+        db.session.commit()
+        summary = bill_period(db.session, OCT, finalize=True)
+        assert summary.finalized
+        (line,) = lines()
+        assert line.finalized and line.finalized_at is not None
+        frozen = figures(line) + (line.finalized_at, line.id)
+        # a reading for October arrives after finalization: stored, counted late, not billed
+        readings(a, [(OCT_TS.format(20), "99")], received_at=utcnow() + timedelta(seconds=1))
+        readings(a, [("2026-11-02T00:00:00+00:00", "5")], received_at=utcnow() + timedelta(seconds=1))
+        db.session.commit()
+        again = bill_period(db.session, OCT)
+        (line,) = lines()
+        assert figures(line) + (line.finalized_at, line.id) == frozen
+        assert (again.lines, again.kept_finalized, again.late_readings) == (0, 1, 1)
+        assert late_readings(db.session, [line.id]) == {line.id: 1}
+        assert "1 late reading(s) not billed" in again.message
+
+
+def test_late_readings_count_only_the_lines_bound_eligible_assets_of_their_unit_type_and_period(app):
+    with app.app_context():
+        cpu = unit_type("cpu")
+        a, b, off, gone, stray = (asset("vm-a"), asset("vm-b"), asset("vm-off", enabled=False),
+                                  asset("vm-gone", disregarded_at=utcnow()), asset("vm-stray"))
+        storage = bucket("storage", "sum", [a, b, off, gone])
+        compute = bucket("compute", "sum", [a], unit=cpu)
+        idle = bucket("idle", "sum", [b], unit=cpu)
+        before = utcnow() - timedelta(days=20)
+        for each in (a, b, off, gone, stray):
+            readings(each, [(OCT_TS.format(1), "1")], received_at=before)
+        db.session.commit()
+        bill_period(db.session, OCT, finalize=True)
+        storage_line, compute_line, idle_line = (
+            db.session.scalar(select(BillingReading).where(BillingReading.bucket_id == line_bucket.id))
+            for line_bucket in (storage, compute, idle))
+        after = storage_line.finalized_at + timedelta(seconds=1)
+        # late for storage: vm-a 2 + vm-b 1 = 3; vm-off, vm-gone (not eligible) and vm-stray (unbound) do not count,
+        # nor vm-a's November reading (outside the period) nor its reading received before finalizing
+        readings(a, [(OCT_TS.format(5), "1"), (OCT_TS.format(6), "1"), ("2026-11-01T00:00:00+00:00", "1")],
+                 received_at=after)
+        readings(a, [(OCT_TS.format(7), "1")], received_at=before)
+        readings(b, [("2026-10-31T23:59:59+00:00", "1")], received_at=after)
+        for each in (off, gone, stray):
+            readings(each, [(OCT_TS.format(5), "1")], received_at=after)
+        # late for compute: vm-a's one cpu reading; the cpu reading does not count for storage
+        readings(a, [(OCT_TS.format(8), "1")], unit=cpu, received_at=after)
+        db.session.commit()
+        # vm-b reports no cpu: the idle line has no late readings and is left out
+        assert late_readings(db.session, [storage_line.id, compute_line.id, idle_line.id]) == {
+            storage_line.id: 3, compute_line.id: 1}
+        # an unfinalized line is left out too (a finalized line cannot be unfinalized): a bucket added after
+        # finalizing, billed in October, binds vm-a with its late readings
+        later = bucket("later", "sum", [a])
+        db.session.commit()
+        bill_period(db.session, OCT)
+        later_line = db.session.scalar(select(BillingReading).where(BillingReading.bucket_id == later.id))
+        assert not later_line.finalized
+        assert late_readings(db.session, [later_line.id]) == {}
+
+
+def test_a_bucket_added_after_finalizing_is_billed_alongside(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "10")])
+        first = bucket("storage", "sum", [a], commit="0", overage="1")
+        db.session.commit()
+        bill_period(db.session, OCT, finalize=True)
+        second = bucket("peak", "max", [a], commit="0", overage="2")
+        db.session.commit()
+        bill_period(db.session, OCT)
+        assert [(line.bucket_id, line.finalized, line.final_cost) for line in lines()] == [
+            (first.id, True, D("10.00")), (second.id, False, D("20.00"))]
+
+
+def test_a_future_period_is_refused_and_the_open_one_cannot_be_finalized(app):
+    from billing.periods import current_period_start
+
+    with app.app_context():
+        with pytest.raises(ValueError, match="future"):
+            bill_period(db.session, NOV.replace(year=2099))
+        with pytest.raises(ValueError, match="has not ended yet"):
+            bill_period(db.session, current_period_start(), finalize=True)
+        assert bill_period(db.session, current_period_start()).lines == 0
+
+
+def test_a_run_that_fails_leaves_the_lines_as_they_were(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "10")])
+        bucket("storage", "sum", [a], commit="0", overage="1000")
+        db.session.commit()
+        bill_period(db.session, OCT)
+        before = [(line.id, figures(line)) for line in lines()]
+        audits = db.session.scalar(select(AuditLog.id).order_by(AuditLog.id.desc()).limit(1))
+        # a collector glitch posts 9 trillion twice: the micro-unit SUM overflows 64 bits on SQLite, and on
+        # PostgreSQL the cost (18 trillion * $1000) overflows the money column during the insert
+        readings(a, [(OCT_TS.format(3), "9000000000000"), (OCT_TS.format(4), "9000000000000")])
+        db.session.commit()
+        with pytest.raises(DBAPIError, match="overflow"):
+            bill_period(db.session, OCT)
+        db.session.rollback()
+        assert [(line.id, figures(line)) for line in lines()] == before
+        assert db.session.scalar(select(AuditLog.id).order_by(AuditLog.id.desc()).limit(1)) == audits
