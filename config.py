@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("METERDESK_INSTANCE", BASE_DIR / "instance"))
 
-SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "API_RATE_LIMIT", "TRUSTED_PROXIES", "REQUEST_TIMEOUT")
+SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "API_RATE_LIMIT", "TRUSTED_PROXIES", "REQUEST_TIMEOUT",
+                 "ANOMALY_PCT", "WEBHOOK_RETRY_INTERVALS")
 DEFAULT_REQUEST_TIMEOUT = 25.0  # seconds; below gunicorn's default worker timeout of 30 s
+DEFAULT_ANOMALY_PCT = 50
+DEFAULT_WEBHOOK_RETRY_INTERVALS = "60,300,900,2400"  # 5 tries within about an hour (61 minutes)
 
 
 def load_secret_key(instance_dir: Path) -> str:
@@ -61,7 +65,33 @@ def build_config(overrides: dict | None = None) -> dict:
     settings.setdefault("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
     settings.setdefault("RQ_QUEUE", "meterdesk")
     settings.setdefault("EXPORT_DIR", str(instance_dir / "exports"))
+    settings["ANOMALY_PCT"] = anomaly_pct(settings.get("ANOMALY_PCT", DEFAULT_ANOMALY_PCT))
+    settings["WEBHOOK_RETRY_INTERVALS"] = retry_intervals(
+        settings.get("WEBHOOK_RETRY_INTERVALS", DEFAULT_WEBHOOK_RETRY_INTERVALS))
     return settings
+
+
+def anomaly_pct(value) -> Decimal:
+    """`ANOMALY_PCT`: how far (percent) projected usage may stray from its baseline before it is an anomaly."""
+    try:
+        pct = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"ANOMALY_PCT must be a number of percent, got {value!r}") from None
+    if not pct.is_finite() or pct <= 0:
+        raise ValueError(f"ANOMALY_PCT must be a positive number of percent, got {value!r}")
+    return pct
+
+
+def retry_intervals(value) -> list[int]:
+    """`WEBHOOK_RETRY_INTERVALS`: seconds between delivery tries, e.g. `60,300,900,2400` (a list or that text)."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        seconds = [int(str(part).strip()) for part in parts]
+    except ValueError:
+        raise ValueError(f"WEBHOOK_RETRY_INTERVALS must be seconds separated by commas, got {value!r}") from None
+    if not seconds or any(s < 0 for s in seconds):
+        raise ValueError(f"WEBHOOK_RETRY_INTERVALS must be one or more seconds >= 0, got {value!r}")
+    return seconds
 
 
 def request_timeout(value) -> float:

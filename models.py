@@ -132,6 +132,8 @@ class UnitType(db.Model):
     # time_weighted: how long a reading holds at most when no next reading comes (DESIGN.md "Time-weighted usage");
     # the default is the server's only, so inserts built from this model also work on schemas before the column
     max_gap_minutes: Mapped[int] = mapped_column(Integer, server_default="60")
+    # server default only: rows written by older code (or at older revisions) get it from the database
+    silent_after_hours: Mapped[int] = mapped_column(Integer, server_default="24")
 
     def __str__(self) -> str:
         return self.name
@@ -430,6 +432,79 @@ class JobRun(db.Model):
     @property
     def active(self) -> bool:
         return self.status in JOB_ACTIVE
+
+
+WEBHOOK_EVENTS = ("billing.run.finished", "billing.period.finalized", "asset.silent", "usage.anomaly",
+                  "bucket.projected_over")
+WEBHOOK_TEST_EVENT = "webhook.test"
+
+
+class Webhook(db.Model):
+    """An endpoint that receives events; `secret` holds the signing secret encrypted (webhooks/signing.py)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(Text)
+    events: Mapped[list] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(db.Model):
+    """An event as emitted (the outbox): `dispatched_at` is set once its deliveries are queued; `webhook_id` names
+    the one webhook a test event is for (null: every enabled webhook subscribed to the type)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_pending", "dispatched_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(db.Model):
+    """One attempt to deliver an event to a webhook."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook_event", "webhook_id", "event_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(50))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    webhook: Mapped[Webhook] = relationship()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class AlertEpisode(db.Model):
+    """A stretch of time during which a condition (silent asset, usage anomaly, projected over) holds: its event is
+    emitted when the episode opens, and again only after it was cleared. One open episode per (kind, subject)."""
+
+    __tablename__ = "alert_episodes"
+    __table_args__ = (
+        Index("uq_alert_episodes_open", "kind", "subject", unique=True,
+              sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_id: Mapped[str | None] = mapped_column(String(40))
 
 
 Client.bucket_count = column_property(

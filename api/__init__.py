@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import errors, openapi, readings, records, reports  # noqa: F401  (their handlers and routes join the blueprint)
+from api import alerts, errors, openapi, readings, records, reports, webhooks  # noqa: F401  (their handlers and routes join the blueprint)
 from api.auth import init_limiter
 from api.blueprint import bp
 from api.errors import register_error_handlers

@@ -176,7 +176,7 @@ RESOURCES = [
     Resource(
         "unit-types", UnitType, UnitTypeIn, UnitTypePatch, UnitTypeOut,
         show=lambda u: {**_columns(u, ("id", "name", "description", "aggregation", "auto_provision",
-                                       "filter_pattern", "max_gap_minutes")),
+                                       "filter_pattern", "max_gap_minutes", "silent_after_hours")),
                         "base_price": decimal_text(u.base_price), "overage_price": decimal_text(u.overage_price)},
         conflict=_unique(UnitType, "name", "a unit type named {obj.name!r} already exists"),
         global_records=True,

@@ -92,6 +92,7 @@ class UnitTypeIn(Strict):
     auto_provision: bool = False
     filter_pattern: Glob = "*"
     max_gap_minutes: int = Field(default=60, ge=1, le=MAX_GAP_LIMIT)
+    silent_after_hours: int = Field(24, ge=1, le=8760)
 
 
 class UnitTypePatch(Strict):
@@ -103,6 +104,7 @@ class UnitTypePatch(Strict):
     auto_provision: bool | None = None
     filter_pattern: Glob | None = None
     max_gap_minutes: int | None = Field(default=None, ge=1, le=MAX_GAP_LIMIT)
+    silent_after_hours: int | None = Field(None, ge=1, le=8760)
 
 
 class UnitTypeOut(BaseModel):
@@ -115,6 +117,7 @@ class UnitTypeOut(BaseModel):
     auto_provision: bool
     filter_pattern: str
     max_gap_minutes: int
+    silent_after_hours: int
 
 
 class BucketIn(Strict):

@@ -9,10 +9,10 @@ from flask import g, has_app_context
 from sqlalchemy import Column, event, inspect
 from sqlalchemy.orm import Session
 
-from models import AssetUnit, AuditLog, JobRun, Projection, Reading
+from models import AlertEpisode, AssetUnit, AuditLog, JobRun, Projection, Reading, WebhookDelivery, WebhookEvent
 
-SECRET_FIELDS = {"password_hash", "key_hash"}
-UNAUDITED = (AuditLog, Reading, AssetUnit, JobRun, Projection)
+SECRET_FIELDS = {"password_hash", "key_hash", "secret"}
+UNAUDITED = (AuditLog, Reading, AssetUnit, JobRun, Projection, WebhookEvent, WebhookDelivery, AlertEpisode)
 REDACTED = "[redacted]"
 
 

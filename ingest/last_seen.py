@@ -16,7 +16,7 @@ from models import AssetUnit, Reading, UTCDateTime
 from ingest.store import SEEN_STEP
 
 
-def _latest_of_pair():
+def latest_of_pair():
     """The exact latest reading ts of the correlated asset_units row."""
     later = (select(func.max(Reading.ts))
              .where(Reading.asset_id == AssetUnit.asset_id, Reading.unit_type_id == AssetUnit.unit_type_id,
@@ -30,13 +30,21 @@ def last_seen(session: Session, asset_ids: Iterable[int]) -> dict[int, datetime]
     ids = sorted(set(asset_ids))
     if not ids:
         return {}
-    latest = type_coerce(func.max(_latest_of_pair()), UTCDateTime)
+    latest = type_coerce(func.max(latest_of_pair()), UTCDateTime)
     found: dict[int, datetime] = {}
     for first in range(0, len(ids), 500):
         found.update(session.execute(
             select(AssetUnit.asset_id, latest).where(AssetUnit.asset_id.in_(ids[first:first + 500]))
             .group_by(AssetUnit.asset_id)).all())
     return found
+
+
+def silent_since(cutoff, early):
+    """A condition on the correlated asset_units row: no reading at or after `cutoff` (exact). `early` is `cutoff`
+    less SEEN_STEP: a summary before it settles the answer without a seek."""
+    sought = exists().where(Reading.asset_id == AssetUnit.asset_id, Reading.unit_type_id == AssetUnit.unit_type_id,
+                            Reading.ts >= cutoff).correlate(AssetUnit)
+    return case((AssetUnit.last_ts >= cutoff, false()), (AssetUnit.last_ts < early, true()), else_=~sought)
 
 
 def has_readings_since(since: datetime):

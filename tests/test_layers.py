@@ -15,7 +15,7 @@ LAYERS = (
     ("models", "config", "extensions"),
     ("database",),
     ("billing", "ingest"),
-    ("jobs", "reports"),
+    ("jobs", "reports", "webhooks"),
     ("views", "api", "web", "commands"),
     ("app",),
     ("dev",),

@@ -18,11 +18,13 @@ from views.jobs import JobsView
 from views.over_under import OverUnderView
 from views.pages import AssetPage, ClientPage
 from views.projections import ProjectionView
+from views.silent import SilentAssetView
 from views.suppressions import SuppressionView
 from views.unbound import UnboundAssetView
 from views.unit_types import UnitTypeView
 from views.users import UserView
 from views.vendor import bp as vendor_bp
+from views.webhooks import WebhookDeliveryView, WebhookView
 
 
 def init_admin(app: Flask) -> Admin:
@@ -39,6 +41,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(NewAssetView(name="New", endpoint="asset_new", url="/admin/assets/new"))
     admin.add_view(UnassignedAssetView(name="Unassigned", endpoint="asset_unassigned", url="/admin/assets/unassigned"))
     admin.add_view(UnboundAssetView(name="Unbound", endpoint="asset_unbound", url="/admin/assets/unbound"))
+    admin.add_view(SilentAssetView(name="Silent", endpoint="asset_silent", url="/admin/assets/silent",
+                                   category="Assets"))
     admin.add_view(DisregardedAssetView(name="Disregarded", endpoint="asset_disregarded",
                                         url="/admin/assets/disregarded"))
     admin.add_view(BucketView())
@@ -48,10 +52,12 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(UnitTypeView())
     admin.add_view(SuppressionView())
     admin.add_view(ApiKeyView())
+    admin.add_view(WebhookView())
     admin.add_view(UserView())
     admin.add_view(AuditLogView())
     admin.add_view(ClientPage(name="Client", endpoint="client_page", url="/admin/clients"))
     admin.add_view(AssetPage(name="Asset", endpoint="asset_page", url="/admin/assets/page"))
+    admin.add_view(WebhookDeliveryView())
     admin.add_view(JobsView(name="Jobs", endpoint="jobs", url="/admin/jobs"))
     app.register_blueprint(vendor_bp)
     return admin

@@ -1,7 +1,7 @@
 """Billing Buckets grid: pricing, commit and the assets a bucket binds."""
 from __future__ import annotations
 
-from flask import flash, g
+from flask import current_app, flash, g
 from flask_admin.actions import action
 from markupsafe import Markup
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from billing.gaps import current_gaps
 from billing.periods import current_period_start
 from extensions import db
 from models import AGGREGATIONS, Bucket
+from reports.anomalies import Anomaly, anomalies
 from reports.buckets import projected_current_usage
 from views.base import SecureModelView, link
 from views.forms import non_negative
@@ -57,6 +58,7 @@ def gap_hours_detail(view, context, model, name) -> Markup:
 
 class BucketView(SecureModelView):
     list_template = "meterdesk/list_marked.html"
+    details_template = "meterdesk/bucket_details.html"
     column_list = ("id", "client", "name", "source_type", "unit_type", "aggregation", "usage", "commit",
                    "reviewed", "enabled")
     column_labels = {"id": "ID", "source_type": "Source Type", "unit_type": "Unit Type", "usage": "Usage",
@@ -99,6 +101,11 @@ class BucketView(SecureModelView):
 
     def get_details_columns(self):
         return [*super().get_details_columns(), ("gap_hours", "Gap Hours (this period)")]
+
+    def anomaly_of(self, bucket: Bucket) -> Anomaly | None:
+        """The bucket's usage anomaly this period, if any (flagged on the bucket page)."""
+        found = anomalies(db.session, current_app.config["ANOMALY_PCT"], bucket_id=bucket.id)
+        return found[0] if found else None
 
     def row_css_class(self, row: Bucket) -> str:
         return "" if row.reviewed else "unreviewed"

@@ -10,8 +10,10 @@ from flask_admin import AdminIndexView, expose
 from extensions import db
 from jobs.redis import get_redis
 from reports import revenue
+from reports.anomalies import anomalies
 from reports.assets import tile_counts
 from reports.health import health
+from reports.silent import silent_count
 from views import charts
 from views.base import AccessMixin
 
@@ -41,7 +43,9 @@ def dashboard_context() -> dict[str, Any]:
     by_source = revenue.revenue_by_source_type(session)
     avg = revenue.avg_revenue_per_client(session)
     return {
-        "tiles": tile_counts(session),
+        "tiles": {**tile_counts(session), "silent": silent_count(session)},
+        "anomalies": anomalies(session, current_app.config["ANOMALY_PCT"]),
+        "anomaly_pct": current_app.config["ANOMALY_PCT"],
         "mom": revenue.mom_revenue(session),
         "new_overages": revenue.new_overages(session),
         "top_clients": revenue.top_clients(session),

@@ -1,7 +1,7 @@
 """Record pages: a client (its buckets and billing history) and an asset (its usage and quick actions)."""
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from extensions import db
 from ingest.last_seen import last_seen
 from models import Asset, Client, utcnow
 from reports.clients import billing_history, client_buckets
+from reports.issues import client_open_issues
 from reports.usage import asset_usage
 from views import charts
 from views.assets import set_assets
@@ -25,8 +26,9 @@ class ClientPage(HiddenView):
         client = db.session.get(Client, client_id) or abort(404)
         history = billing_history(db.session, client_id)
         figure = charts.figure_json(charts.overage_buffer(history)) if history else None
+        issues = client_open_issues(db.session, client_id, current_app.config["ANOMALY_PCT"])
         return self.render("meterdesk/client.html", client=client, buckets=client_buckets(db.session, client_id),
-                           history_figure=figure)
+                           history_figure=figure, issues=issues)
 
 
 def client_choices() -> list[tuple[int, str]]:

@@ -17,6 +17,8 @@ from models import AGGREGATIONS, MAX_GAP_LIMIT, JobRun, UnitType
 from views.base import SecureModelView, fmt_money
 from views.forms import form_check, non_negative
 
+SILENT_MAX_HOURS = 8760
+
 
 def on_off(view, context, model, name) -> Markup:
     if model.auto_provision:
@@ -37,7 +39,7 @@ class UnitTypeView(SecureModelView):
     column_formatters = {"auto_provision": on_off, "base_price": fmt_money("base_price"),
                          "overage_price": fmt_money("overage_price")}
     form_columns = ("name", "description", "aggregation", "base_price", "overage_price", "auto_provision",
-                    "filter_pattern", "max_gap_minutes")
+                    "filter_pattern", "max_gap_minutes", "silent_after_hours")
     form_choices = {"aggregation": [(a, a) for a in AGGREGATIONS]}
     form_args = {
         "name": {"validators": [DataRequired(), Length(max=100)]},
@@ -50,6 +52,11 @@ class UnitTypeView(SecureModelView):
                             "filters": [lambda minutes: 60 if minutes is None else minutes],  # left empty: 60
                             "validators": [NumberRange(min=1, max=MAX_GAP_LIMIT)],
                             "description": "time_weighted: a reading holds until the next one, this long at most."},
+        "silent_after_hours": {"label": "Silent After (hours)", "default": 24,
+                               "filters": [lambda hours: 24 if hours is None else hours],  # left empty: 24
+                               "validators": [NumberRange(min=1, max=SILENT_MAX_HOURS)],
+                               "description": "A bound asset with no reading of this unit type for this long is "
+                                              "listed under Assets ▾ Silent."},
     }
     empty_message = "No unit types"
     intro = "Metering unit types. Template fields drive nightly auto-provisioning of billing buckets."

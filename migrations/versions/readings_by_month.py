@@ -7,7 +7,7 @@
 - archived_months: the months `archive-readings` moved to files.
 
 Revision ID: readings_by_month
-Revises: tw_max_gap_minutes
+Revises: alerts_webhooks
 Create Date: 2026-11-28 10:00:00
 """
 from datetime import datetime, timezone
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "readings_by_month"
-down_revision = "tw_max_gap_minutes"
+down_revision = "alerts_webhooks"
 branch_labels = None
 depends_on = None
 

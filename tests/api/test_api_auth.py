@@ -12,7 +12,7 @@ from models import ApiKey, AuditLog, Client, utcnow
 from tests.api_helpers import bearer, make_client, make_key, make_unit_type, reading
 
 ROLES = ("admin", "ingest", "readonly")
-RECORDS = ("clients", "unit-types", "buckets", "assets", "suppressions")
+RECORDS = ("clients", "unit-types", "buckets", "assets", "suppressions", "webhooks")
 
 MATRIX = [
     ("POST", "/api/v1/readings", [reading()], {"admin", "ingest"}),
@@ -21,6 +21,9 @@ MATRIX = [
     ("GET", "/api/v1/jobs/1", None, {"admin", "readonly"}),
     ("POST", "/api/v1/billing/run", {"period": "2026-10"}, {"admin"}),
     ("POST", "/api/v1/projections/run", None, {"admin"}),
+    ("GET", "/api/v1/silent-assets", None, {"admin", "readonly"}),
+    ("GET", "/api/v1/anomalies", None, {"admin", "readonly"}),
+    ("GET", "/api/v1/webhooks/1/deliveries", None, {"admin"}),
 ] + [
     (method, f"/api/v1/{name}{suffix}", body, {"admin"})
     for name in RECORDS

@@ -11,7 +11,7 @@ from database.partitions import create_partitions, month_partitions, months_ahea
 from extensions import db
 from tests.database.test_migrations import fresh_database_url
 
-OLD_HEAD = "tw_max_gap_minutes"
+OLD_HEAD = "alerts_webhooks"
 # (asset, unit, ts, value in millionths): both sides of a month boundary, a second unit, an old and a stray year
 ROWS = [
     (1, 1, "2026-01-31 23:59:59.999000+00", 1_500_000),

@@ -19,7 +19,7 @@ from tests.conftest import PASSWORD, AuthActions, csrf_token, make_user
 
 PUBLIC = {"static", "favicon", "home", "auth.login", "auth.logout", "health.healthz", "vendor.plotly_js",
           "admin.static", "api.openapi_json"}
-ADMIN_ONLY_PREFIXES = ("apikey.", "user.")
+ADMIN_ONLY_PREFIXES = ("apikey.", "user.", "webhook.", "webhookdelivery.")
 ADMIN_ONLY = {"billingreading.finalize"}
 EDITOR_GETS = {"asset_page.assign_many"}  # a form page that only editors may open
 API_ROLES = {  # endpoint -> key roles allowed (api_auth); every other endpoint of the API is admin-only
@@ -27,11 +27,14 @@ API_ROLES = {  # endpoint -> key roles allowed (api_auth); every other endpoint 
     "api.billing_lines": {"admin", "readonly"},
     "api.projections": {"admin", "readonly"},
     "api.job_status": {"admin", "readonly"},
+    "api.silent_assets": {"admin", "readonly"},
+    "api.anomalies": {"admin", "readonly"},
 }
 SCOPED_REFUSED = {  # what an admin key scoped to one client may not do (records of every client, global records)
     "api.clients_create", "api.run_billing", "api.run_projections", "api.unit_types_create", "api.unit_types_patch",
     "api.unit_types_delete", "api.suppressions_list", "api.suppressions_create", "api.suppressions_read",
-    "api.suppressions_patch", "api.suppressions_delete"}
+    "api.suppressions_patch", "api.suppressions_delete", "api.webhooks_list", "api.webhooks_create",
+    "api.webhooks_read", "api.webhooks_patch", "api.webhooks_delete", "api.webhooks_deliveries"}
 SESSIONS = ("anonymous", "viewer", "staff", "admin")
 KEYS = ("key:admin", "key:ingest", "key:readonly", "key:other-client", "key:disabled")
 

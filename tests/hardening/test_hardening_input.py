@@ -36,7 +36,7 @@ NUMBERS = ["1e400", "-1", "NaN", "Infinity", "99999999999999999999999999", "0x10
 TEXT = st.one_of(st.sampled_from(SPECIALS), st.text(st.characters(exclude_categories=("Cs",)), max_size=300))
 NUMBER = st.one_of(st.sampled_from(NUMBERS), st.integers(min_value=-2**70, max_value=2**70).map(str),
                    st.decimals(allow_nan=True, allow_infinity=True).map(str))
-GRIDS = ("client", "asset", "bucket", "unittype", "suppression", "apikey", "user")
+GRIDS = ("client", "asset", "bucket", "unittype", "suppression", "apikey", "user", "webhook")
 NUMERIC_FIELDS = {"commit", "base_price", "overage_price"}
 FUZZ = settings(max_examples=20, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -149,7 +149,8 @@ HOSTILE_QUERIES = [
 
 
 QUERIED_GRIDS = ("client", "asset", "bucket", "unittype", "suppression", "apikey", "user", "auditlog",
-                 "billingreading", "projection", "assets/unbound", "assets/new")
+                 "billingreading", "projection", "assets/unbound", "assets/new", "webhook", "webhooks/deliveries",
+                 "assets/silent")
 
 
 def test_grid_sort_filter_search_and_paging_parameters_are_never_sql_nor_a_500(app, admin_client, seeded):

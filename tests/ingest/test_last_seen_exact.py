@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -83,3 +84,31 @@ def test_unbound_counts_a_reading_inside_the_window_that_the_stored_summary_has_
         unbound = set(db.session.scalars(unbound_asset_ids(now)))
         # vm-1 has a reading 30 minutes inside the 60 days; vm-2's last is 30 minutes outside
         assert unbound == {ids["vm-1"]}
+
+
+def test_silent_assets_are_judged_on_the_latest_reading_not_the_lagging_summary(app, client):
+    from models import Bucket, Client
+    from reports.silent import silent_assets
+
+    unit_id = make_unit_type(app, "gb")
+    key = make_key(app, "ingest")
+    now = utcnow().replace(microsecond=0)
+    post(client, key, now - timedelta(hours=25), assets=("quiet",))
+    post(client, key, now - timedelta(hours=24, minutes=30), assets=("quiet",))  # 30 min on: summary stays at 25 h
+    post(client, key, now - timedelta(hours=24, minutes=36), assets=("alive",))
+    post(client, key, now - timedelta(hours=23, minutes=48), assets=("alive",))  # 48 min on: summary at 24.6 h
+    with app.app_context():
+        acme = Client(name="Acme")
+        db.session.add(acme)
+        db.session.flush()
+        assets = list(db.session.scalars(sa.select(Asset)))
+        bucket = Bucket(client_id=acme.id, name="gb", unit_type_id=unit_id, source_type="vm", aggregation="sum",
+                        commit=0, base_price=0, overage_price=0, reviewed=True, enabled=True)
+        bucket.assets = assets
+        db.session.add(bucket)
+        db.session.commit()
+        assert stored("alive")[1] == now - timedelta(hours=24, minutes=36)  # older than the 24 h threshold
+        found = silent_assets(db.session, now)
+        # alive's latest reading is 23.8 h old: not silent; quiet's is 24.5 h old, shown exactly
+        assert [(s.external_id, s.last_ts, s.hours_silent) for s in found] == [
+            ("quiet", now - timedelta(hours=24, minutes=30), Decimal("24.50"))]

@@ -25,9 +25,9 @@ def scheduler(app):
     return cron
 
 
-def test_schedule_file_loads_in_rq_cron_with_four_jobs(scheduler):
+def test_schedule_file_loads_in_rq_cron_with_five_jobs(scheduler):
     jobs = {job.name: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"scheduled_projections", "scheduled_provisioning", "scheduled_billing",
+    assert set(jobs) == {"scheduled_projections", "scheduled_provisioning", "scheduled_billing", "detect_alerts_job",
                          "scheduled_partitions"}
     assert {job.queue_name for job in jobs.values()} == {"meterdesk"}
     for job in jobs.values():
