@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from database import audit  # noqa: F401  (registers the audit session events)
 from database import integrity  # noqa: F401  (registers the delete guard)
+from database import partitions  # noqa: F401  (creates the DEFAULT partition of readings with the table)
 from database import triggers  # noqa: F401  (creates the finalized-line triggers with the tables)
 import billing.terms  # noqa: F401  (bucket commit and price writes become contract terms)
 from config import BASE_DIR, build_config

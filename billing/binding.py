@@ -16,6 +16,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql import Select
 
+from ingest.last_seen import has_readings_since
 from models import Asset, AssetUnit, Bucket, bucket_assets
 
 UNBOUND_WINDOW = timedelta(days=60)
@@ -37,7 +38,7 @@ def unbound_pairs(now: datetime | None = None) -> Select:
     return (
         select(AssetUnit.asset_id, AssetUnit.unit_type_id)
         .join(Asset, Asset.id == AssetUnit.asset_id)
-        .where(AssetUnit.last_ts >= since, Asset.disregarded_at.is_(None), ~exists(bound))
+        .where(has_readings_since(since), Asset.disregarded_at.is_(None), ~exists(bound))
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from billing.archive import check_not_archived
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import bucket_status, rate_bucket_usage
 from billing.terms import terms_for_period
@@ -211,6 +212,7 @@ def bill_period(session: Session, period_start: datetime, finalize: bool = False
     progress = progress or _quiet
     period_start, period_end = period_bounds(period_of(period_start))
     check_billable(period_start, finalize)
+    check_not_archived(session, period_start)
     label = period_label(period_start)
     progress(2, f"Billing {label}: finding buckets")
     kept = finalized_bucket_ids(session, period_start)

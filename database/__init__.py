@@ -1,0 +1,1 @@
+"""Database mechanics below the rules: schema features the models alone cannot express."""

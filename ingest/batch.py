@@ -3,7 +3,7 @@ dropping suppressed assets and storing the rest (ingest/store.py) in one transac
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any
@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from typing_extensions import NotRequired, TypedDict
 
 from database import deadline
-from ingest.store import IngestResult, Kept, store_items
+from database.partitions import archived_labels
+from ingest.store import ArchivedMonthWritten, IngestResult, Kept, store_items
 from ingest.suppressions import load_matcher
 from models import UnitType, utcnow
 
@@ -27,11 +28,20 @@ ISO_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d
 MAX_TIMESTAMP_LENGTH = 64
 
 
+_CHECKED_STAMPS: set[str] = set()  # texts that passed: a collector's batch repeats one timestamp 1,000 times
+CHECKED_STAMPS_MAX = 4096
+
+
 def _iso_with_zone(value: Any) -> Any:
     """Only a date and time written `YYYY-MM-DDThh:mm[:ss[.fff]]` with a zone (`Z`, `±hh:mm` or `±hhmm`): never a
     number or a numeric string, which pydantic would otherwise read as seconds since 1970."""
+    if type(value) is str and value in _CHECKED_STAMPS:
+        return value
     if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_LENGTH or not ISO_WITH_ZONE.fullmatch(value):
         raise ValueError("must be an ISO 8601 date and time with a timezone (Z or ±hh:mm), e.g. 2026-11-01T10:00:00Z")
+    if len(_CHECKED_STAMPS) >= CHECKED_STAMPS_MAX:
+        _CHECKED_STAMPS.clear()
+    _CHECKED_STAMPS.add(value)
     return value
 
 
@@ -133,9 +143,25 @@ def ingest_body(session: Session, raw: bytes, client_id: int | None = None, now:
 
 def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected: list[dict[str, Any]],
                   client_id: int | None, now: datetime | None) -> IngestResult:
+    """Validate against the database and store; again from the start when a month was archived meanwhile."""
+    while True:
+        try:
+            return _ingest_checked(session, valid, list(rejected), client_id, now)
+        except ArchivedMonthWritten:
+            session.rollback()
+
+
+def _archived(ts: datetime, archived: set[str]) -> str | None:
+    label = f"{ts.astimezone(timezone.utc):%Y-%m}"
+    return label if label in archived else None
+
+
+def _ingest_checked(session: Session, valid: list[tuple[int, ReadingIn]], rejected: list[dict[str, Any]],
+                    client_id: int | None, now: datetime | None) -> IngestResult:
     deadline.check()
     now = now or utcnow()
     unit_ids = dict(session.execute(select(UnitType.name, UnitType.id)).all())
+    archived = archived_labels(session)
     latest = now + FUTURE_SLACK
     kept: list[Kept] = []
     for index, item in valid:
@@ -144,6 +170,9 @@ def _ingest_valid(session: Session, valid: list[tuple[int, ReadingIn]], rejected
             rejected.append({"index": index, "error": f"timestamp: year must be {MIN_YEAR} to {MAX_YEAR}"})
         elif ts > latest:
             rejected.append({"index": index, "error": "timestamp: is more than 5 minutes in the future"})
+        elif archived and (month := _archived(ts, archived)):
+            rejected.append({"index": index, "error": f"timestamp: {month} is archived (its readings were moved to "
+                                                      "a file); readings for it are no longer accepted"})
         elif (unit_id := unit_ids.get(item["unit_type"])) is None:
             rejected.append({"index": index, "error": f"unit_type: unknown unit type {item['unit_type']!r}"})
         else:

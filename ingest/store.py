@@ -8,26 +8,31 @@ the text SQLAlchemy writes for `UTCDateTime` ('YYYY-MM-DD HH:MM:SS.ffffff', UTC)
 from __future__ import annotations
 
 import fcntl
+import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, text, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from database import deadline
 from database.audit import audit_bulk
+from database.partitions import hold_archive_fence
 from database.upsert import conflict_insert
 from models import Asset, to_micro, utcnow
 
 CHUNK = 1000
 MICRO_SCALE = 6
+# How far `assets.last_seen_at` and `asset_units.last_ts` may lag the latest reading: ingest moves them forward only
+# by more than this, so a collector polling every few minutes writes them once an hour, not on every poll. Pages
+# show the exact figure, sought from there in the readings (reports/last_seen.py).
+SEEN_STEP = timedelta(hours=1)
 
 
 class NewReading(NamedTuple):
@@ -84,6 +89,20 @@ POSTGRES_SEEN = (
 )
 
 
+class ArchivedMonthWritten(Exception):
+    """A month of the batch was marked archived after the batch was validated: roll back and validate again."""
+
+
+@dataclass(slots=True)
+class KnownSummaries:
+    """What the database holds for a batch's assets, read with the batch's asset lookup: `seen` asset id ->
+    last_seen_at; `units` (asset id, unit type id) -> (first_ts, last_ts). Values as the driver reads them: aware
+    datetimes on PostgreSQL, the stored 'YYYY-MM-DD HH:MM:SS.ffffff' text on SQLite."""
+
+    seen: dict[int, datetime | str | None]
+    units: dict[tuple[int, int], tuple[datetime | str, datetime | str]]
+
+
 @dataclass(slots=True)
 class PreparedReadings:
     """Driver parameters of a batch, built before the write (so a writer's turn is spent writing only)."""
@@ -93,6 +112,8 @@ class PreparedReadings:
     units: list
     seen: list
     count: int
+    months: set[str]
+    received: datetime | None = None
 
 
 def store_readings(session: Session, rows: Sequence[NewReading], received_at: datetime | None = None) -> int:
@@ -105,10 +126,37 @@ def store_readings(session: Session, rows: Sequence[NewReading], received_at: da
     return write_readings(session, prepare_readings(rows, received_at or utcnow(), backend))
 
 
-def prepare_readings(rows: Sequence[NewReading], received_at: datetime, backend: str) -> PreparedReadings:
+def prepare_readings(rows: Sequence[NewReading], received_at: datetime, backend: str,
+                     known: KnownSummaries | None = None) -> PreparedReadings:
+    """The driver parameters of a batch. With `known`, the summaries are written only where they change visibly:
+    a new (asset, unit type), an earlier first reading, or a latest reading more than SEEN_STEP past the stored one."""
     if backend == "postgresql":
-        return _prepare_postgres(sorted(rows, key=itemgetter(0, 1, 2)), received_at)
-    return _prepare_sqlite(rows, received_at)
+        return _prepare_postgres(sorted(rows, key=itemgetter(0, 1, 2)), received_at, known)
+    return _prepare_sqlite(rows, received_at, known)
+
+
+def _changed(spans: dict[tuple[int, int], list[datetime]], last_seen: dict[int, datetime],
+             known: KnownSummaries | None, stored_form) -> tuple[dict[tuple[int, int], list[datetime]],
+                                                                 dict[int, datetime]]:
+    """The spans and last-seen moments worth writing, given what is stored. `stored_form` turns a moment into the
+    form `known` holds (SQLite: its stored text, which sorts like the moment; PostgreSQL: an aware datetime), so
+    the stored values are compared as read, never parsed."""
+    if known is None:
+        return spans, last_seen
+    moments = {moment for span in spans.values() for moment in span}
+    as_stored = {moment: stored_form(moment) for moment in moments}
+    step_back = {moment: stored_form(_aware(moment) - SEEN_STEP) for moment in moments}
+    units = {}
+    for pair, (first, last) in spans.items():
+        stored = known.units.get(pair)
+        if stored is None or as_stored[first] < stored[0] or step_back[last] > stored[1]:
+            units[pair] = [first, last]
+    seen = {}
+    for asset_id, last in last_seen.items():
+        stored = known.seen.get(asset_id)
+        if stored is None or step_back[last] > stored:
+            seen[asset_id] = last
+    return units, seen
 
 
 def write_readings(session: Session, prepared: PreparedReadings) -> int:
@@ -123,13 +171,34 @@ def write_readings(session: Session, prepared: PreparedReadings) -> int:
     try:
         deadline.arm(prepared.backend, driver_connection, connection.info)
         if prepared.backend == "postgresql":
-            return _write_postgres(cursor, prepared)
-        return _write_sqlite(cursor, prepared)
+            hold_archive_fence(session)
+            inserted = _write_postgres(cursor, prepared)
+        else:
+            inserted = _write_sqlite(cursor, prepared)
+        _check_not_archived(cursor, prepared)
+        return inserted
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance("store_readings", None, exc, dialect.loaded_dbapi.Error,
                                   hide_parameters=True, dialect=dialect) from exc
     finally:
         cursor.close()
+
+
+def _check_not_archived(cursor, prepared: PreparedReadings) -> None:
+    """After the insert, in its transaction: raise ArchivedMonthWritten if a month of the batch is archived now.
+
+    On SQLite the insert holds the single writer's lock, so an archive mark is either visible here or comes after
+    this batch commits (and then archives its readings too); on PostgreSQL the archive fence does the same."""
+    cursor.execute("SELECT period_start FROM archived_months")
+    for (start,) in cursor.fetchall():
+        label = start[:7] if isinstance(start, str) else f"{start.astimezone(timezone.utc):%Y-%m}"
+        if label in prepared.months:
+            raise ArchivedMonthWritten(label)
+
+
+def _months(moments) -> set[str]:
+    """'YYYY-MM' (UTC) of each moment."""
+    return {f"{_aware(moment).astimezone(timezone.utc):%Y-%m}" for moment in moments}
 
 
 def _spans(rows: Sequence[NewReading]) -> tuple[dict[tuple[int, int], list[datetime]], dict[int, datetime]]:
@@ -150,14 +219,15 @@ def _spans(rows: Sequence[NewReading]) -> tuple[dict[tuple[int, int], list[datet
     return spans, last_seen
 
 
-def _prepare_sqlite(rows: Sequence[NewReading], received_at: datetime) -> PreparedReadings:
+def _prepare_sqlite(rows: Sequence[NewReading], received_at: datetime, known: KnownSummaries | None
+                    ) -> PreparedReadings:
     received = sqlite_datetime(received_at)
     texts = {moment: sqlite_datetime(moment) for moment in {r[2] for r in rows}}
     readings = [(r[0], r[1], texts[r[2]], micro(r[3]), received) for r in rows]
-    spans, last_seen = _spans(rows)
+    spans, last_seen = _changed(*_spans(rows), known, sqlite_datetime)
     units = [(a, u, texts[first], texts[last]) for (a, u), (first, last) in spans.items()]
     seen = [(texts[moment], a, texts[moment]) for a, moment in last_seen.items()]
-    return PreparedReadings("sqlite", readings, units, seen, len(readings))
+    return PreparedReadings("sqlite", readings, units, seen, len(readings), {text[:7] for text in texts.values()})
 
 
 def _write_sqlite(cursor, prepared: PreparedReadings) -> int:
@@ -165,35 +235,61 @@ def _write_sqlite(cursor, prepared: PreparedReadings) -> int:
     for start in range(0, prepared.count, CHUNK):
         cursor.executemany(SQLITE_READINGS, prepared.readings[start:start + CHUNK])
         inserted += cursor.rowcount
-    cursor.executemany(SQLITE_UNITS, prepared.units)
-    cursor.executemany(SQLITE_SEEN, prepared.seen)
+    if prepared.units:
+        cursor.executemany(SQLITE_UNITS, prepared.units)
+    if prepared.seen:
+        cursor.executemany(SQLITE_SEEN, prepared.seen)
     return inserted
 
 
-def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime) -> PreparedReadings:
-    readings = []
-    for start in range(0, len(rows), CHUNK * 10):
-        chunk = rows[start:start + CHUNK * 10]
-        readings.append((received_at, [r[0] for r in chunk], [r[1] for r in chunk], [_aware(r[2]) for r in chunk],
-                         [micro(r[3]) for r in chunk]))
-    spans, last_seen = _spans(rows)
+def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime, known: KnownSummaries | None
+                      ) -> PreparedReadings:
+    readings = [(r[0], r[1], _aware(r[2]), micro(r[3]), received_at) for r in rows]
+    spans, last_seen = _changed(*_spans(rows), known, _aware)
     keys = list(spans)
     units = [([a for a, _ in keys], [u for _, u in keys], [_aware(spans[k][0]) for k in keys],
               [_aware(spans[k][1]) for k in keys])]
     ids = list(last_seen)
     seen = [(ids,), (ids, [_aware(last_seen[a]) for a in ids])]
-    return PreparedReadings("postgresql", readings, units, seen, len(rows))
+    return PreparedReadings("postgresql", readings, units, seen, len(rows), _months({r[2] for r in rows}), received_at)
+
+
+POSTGRES_COPY = "COPY readings (asset_id, unit_type_id, ts, value, received_at) FROM STDIN"
 
 
 def _write_postgres(cursor, prepared: PreparedReadings) -> int:
-    inserted = 0
-    for params in prepared.readings:
-        cursor.execute(POSTGRES_READINGS, params)
-        inserted += cursor.rowcount
-    cursor.execute(POSTGRES_UNITS, prepared.units[0])
-    cursor.execute(POSTGRES_LOCK_ASSETS, prepared.seen[0])
-    cursor.execute(POSTGRES_SEEN, prepared.seen[1])
+    """COPY the batch (the bulk path, in a savepoint); when it holds a repeat, the array insert that skips repeats."""
+    from psycopg.errors import UniqueViolation
+
+    cursor.execute("SAVEPOINT readings_copy")
+    try:
+        with cursor.copy(POSTGRES_COPY) as copy:
+            for row in prepared.readings:
+                copy.write_row(row)
+        inserted = prepared.count
+    except UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT readings_copy")
+        inserted = _insert_postgres(cursor, prepared)
+    _write_summaries_postgres(cursor, prepared)
     return inserted
+
+
+def _insert_postgres(cursor, prepared: PreparedReadings) -> int:
+    inserted = 0
+    for start in range(0, prepared.count, CHUNK * 10):
+        chunk = prepared.readings[start:start + CHUNK * 10]
+        cursor.execute(POSTGRES_READINGS, (prepared.received, [r[0] for r in chunk], [r[1] for r in chunk],
+                                           [r[2] for r in chunk], [r[3] for r in chunk]), binary=True)
+        inserted += cursor.rowcount
+    return inserted
+
+
+def _write_summaries_postgres(cursor, prepared: PreparedReadings) -> None:
+    if prepared.units[0][0]:
+        cursor.execute(POSTGRES_UNITS, prepared.units[0], binary=True)
+    if prepared.seen[0][0]:
+        cursor.execute(POSTGRES_LOCK_ASSETS, prepared.seen[0], binary=True)
+        cursor.execute(POSTGRES_SEEN, prepared.seen[1], binary=True)
 
 
 # ---- a batch's assets and readings, in one transaction -------------------------------------------------------------
@@ -203,7 +299,7 @@ ATTEMPTS = 3
 LOCK_POLL_MAX = 0.004  # seconds between two tries of the SQLite writer's lock under a deadline
 
 AssetKey = tuple[str, str]  # (external_id, source_type)
-AssetRef = tuple[int, int | None]  # (asset id, client id)
+AssetRef = tuple[int, int | None, Any]  # (asset id, client id, last_seen_at as the driver reads it)
 Kept = tuple[int, AssetKey, int, datetime, Any, Mapping[str, Any]]  # (index, asset key, unit type id, ts, value, item)
 
 
@@ -224,29 +320,45 @@ def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield seq[start:start + size]
 
 
-POSTGRES_FIND_ASSETS = text(
-    "SELECT a.external_id, a.source_type, a.id, a.client_id FROM assets a "
-    "JOIN unnest(CAST(:external_ids AS varchar[]), CAST(:source_types AS varchar[])) AS k(external_id, source_type) "
-    "ON a.external_id = k.external_id AND a.source_type = k.source_type")
+# One query finds a batch's assets with their owners and stored summaries (last_seen_at, and the first and last
+# reading of each unit type the batch carries): one row per asset and unit type.
+POSTGRES_FIND_ASSETS = (
+    "SELECT a.external_id, a.source_type, a.id, a.client_id, a.last_seen_at, au.unit_type_id, au.first_ts, au.last_ts "
+    "FROM assets a JOIN unnest(%s::varchar[], %s::varchar[]) AS k(external_id, source_type) "
+    "ON a.external_id = k.external_id AND a.source_type = k.source_type "
+    "LEFT JOIN asset_units au ON au.asset_id = a.id AND au.unit_type_id = ANY(%s::integer[])")
+# SQLite: one JSON parameter instead of two bound parameters per asset (compiling a 2,000-parameter IN list cost
+# more than running it); json_each drives the loop, each key one seek on uq_assets_external_source.
+SQLITE_FIND_ASSETS = (
+    "SELECT a.external_id, a.source_type, a.id, a.client_id, a.last_seen_at, au.unit_type_id, au.first_ts, au.last_ts "
+    "FROM json_each(?) AS k CROSS JOIN assets a ON a.external_id = json_extract(k.value, '$[0]') "
+    "AND a.source_type = json_extract(k.value, '$[1]') "
+    "LEFT JOIN asset_units au ON au.asset_id = a.id AND au.unit_type_id IN (SELECT value FROM json_each(?))")
 
 
-def _select_assets(session: Session, keys: Sequence[AssetKey]) -> dict[AssetKey, AssetRef]:
-    """Id and current client of the assets among `keys`: one array join on PostgreSQL, chunked IN lists on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(POSTGRES_FIND_ASSETS, {"external_ids": [k[0] for k in keys],
-                                                      "source_types": [k[1] for k in keys]})
-        return {(external_id, source_type): (asset_id, client_id)
-                for external_id, source_type, asset_id, client_id in rows}
-    assets = Asset.__table__
-    found: dict[AssetKey, AssetRef] = {}
-    for chunk in _chunks(keys, LOOKUP_CHUNK):
-        rows = session.execute(
-            select(assets.c.external_id, assets.c.source_type, assets.c.id, assets.c.client_id)
-            .where(tuple_(assets.c.external_id, assets.c.source_type).in_(list(chunk)))
-        )
-        for external_id, source_type, asset_id, client_id in rows:
-            found[(external_id, source_type)] = (asset_id, client_id)
-    return found
+def _select_assets(session: Session, keys: Sequence[AssetKey], unit_ids: Iterable[int] = ()
+                   ) -> tuple[dict[AssetKey, AssetRef], KnownSummaries]:
+    """Id, current client and last_seen_at of the assets among `keys`, and the stored first/last reading of each
+    of `unit_ids` for them (values as the driver reads them), in one query straight from the driver."""
+    units_wanted = sorted(unit_ids)
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            cursor.execute(POSTGRES_FIND_ASSETS, ([k[0] for k in keys], [k[1] for k in keys], units_wanted),
+                           binary=True)
+        else:
+            cursor.execute(SQLITE_FIND_ASSETS, (json.dumps(keys), json.dumps(units_wanted)))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    refs: dict[AssetKey, AssetRef] = {}
+    known = KnownSummaries({}, {})
+    for external_id, source_type, asset_id, client_id, seen, unit_type_id, first, last in rows:
+        refs[(external_id, source_type)] = (asset_id, client_id, seen)
+        known.seen[asset_id] = seen
+        if unit_type_id is not None:
+            known.units[(asset_id, unit_type_id)] = (first, last)
+    return refs, known
 
 
 def _create_assets(session: Session, wanted: dict[AssetKey, Mapping[str, Any]], client_id: int | None,
@@ -262,7 +374,7 @@ def _create_assets(session: Session, wanted: dict[AssetKey, Mapping[str, Any]], 
     created: dict[AssetKey, AssetRef] = {}
     for chunk in _chunks(values, LOOKUP_CHUNK):
         for asset_id, ext, src in session.execute(stmt, list(chunk)):
-            created[(ext, src)] = (asset_id, client_id)
+            created[(ext, src)] = (asset_id, client_id, None)
     by_key = {(v["external_id"], v["source_type"]): v for v in values}
     for key in sorted(created):
         row = by_key[key]
@@ -272,7 +384,7 @@ def _create_assets(session: Session, wanted: dict[AssetKey, Mapping[str, Any]], 
             "created_by": "ingest"})
     raced = [key for key in keys if key not in created]
     if raced:
-        created.update(_select_assets(session, raced))
+        created.update(_select_assets(session, raced)[0])
     return created
 
 
@@ -299,17 +411,18 @@ def _store(session: Session, kept: list[Kept], client_id: int | None, now: datet
     for entry in kept:
         if entry[1] not in wanted:
             wanted[entry[1]] = entry[5]
-    refs = _select_assets(session, list(wanted)) if wanted else {}
+    refs, known = _select_assets(session, list(wanted), {entry[2] for entry in kept}) if wanted else (
+        {}, KnownSummaries({}, {}))
     unknown = {key: item for key, item in wanted.items() if key not in refs}
     backend = session.get_bind().dialect.name
     if unknown:
         with writer_turn(session):
             refs.update(_create_assets(session, unknown, client_id, now))
-            result, prepared = _prepare(kept, refs, client_id, now, backend)
+            result, prepared = _prepare(kept, refs, client_id, now, backend, known)
             inserted = write_readings(session, prepared)
             session.commit()
     else:
-        result, prepared = _prepare(kept, refs, client_id, now, backend)
+        result, prepared = _prepare(kept, refs, client_id, now, backend, known)
         with writer_turn(session):
             inserted = write_readings(session, prepared)
             session.commit()
@@ -319,18 +432,18 @@ def _store(session: Session, kept: list[Kept], client_id: int | None, now: datet
 
 
 def _prepare(kept: list[Kept], refs: dict[AssetKey, AssetRef], client_id: int | None, now: datetime,
-             backend: str) -> tuple[IngestResult, PreparedReadings]:
+             backend: str, known: KnownSummaries) -> tuple[IngestResult, PreparedReadings]:
     """Reject items for assets outside the key's client; the driver parameters of the rest."""
     result = IngestResult()
     if client_id is not None:
-        foreign = {key for key, (_, owner) in refs.items() if owner != client_id}
+        foreign = {key for key, (_, owner, _) in refs.items() if owner != client_id}
         if foreign:
             for index, key, *_ in kept:
                 if key in foreign:
                     result.rejected.append({"index": index, "error": _forbidden(key, refs[key][1])})
             kept = [entry for entry in kept if entry[1] not in foreign]
     rows = [NewReading(refs[key][0], unit_id, ts, value) for _, key, unit_id, ts, value, _ in kept]
-    return result, prepare_readings(rows, now, backend)
+    return result, prepare_readings(rows, now, backend, known)
 
 
 @contextmanager

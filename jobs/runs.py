@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from billing.adjustments import check_into
+from billing.archive import check_not_archived
 from billing.export import lines_to_export
 from billing.periods import parse_period
 from billing.run import check_billable
@@ -65,6 +66,7 @@ def check_parameters(kind: str, parameters: dict[str, Any]) -> None:
             check_into(db.session, period_start, parse_period(parameters.get("into", "")))
         elif kind == "billing":
             check_billable(period_start, bool(parameters.get("finalize")))
+            check_not_archived(db.session, period_start)
         else:
             lines_to_export(db.session, period_start)
     except ValueError as exc:

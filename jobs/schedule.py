@@ -4,6 +4,7 @@
 - auto-provisioning: every night at 02:30
 - billing of the previous month, not finalized: the 1st of each month at 03:00
 - alert detection (silent assets, usage anomalies, projected over; webhook events): every hour at :15
+- readings partitions (PostgreSQL) for this month and the next 3: every night at 01:15
 
 rq cron reads cron fields in the process's local time, so loading this file pins the scheduler
 process to UTC. Each entry point records a JobRun requested by "rq cron" and skips (with a log
@@ -18,6 +19,7 @@ from rq import cron
 
 from config import build_config
 from jobs.alerts import detect_alerts_job
+from jobs.partitions import scheduled_partitions
 from jobs.scheduled import scheduled_billing, scheduled_projections, scheduled_provisioning
 
 os.environ["TZ"] = "UTC"
@@ -29,6 +31,7 @@ SCHEDULE = (
     (scheduled_provisioning, "30 2 * * *"),
     (scheduled_billing, "0 3 1 * *"),
     (detect_alerts_job, "15 * * * *"),
+    (scheduled_partitions, "15 1 * * *"),
 )
 
 for func, spec in SCHEDULE:

@@ -67,6 +67,12 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def not_a_partition(name, type_, parent_names):
+    """Autogenerate ignores the month and DEFAULT partitions of readings (PostgreSQL): they are not model tables."""
+    table = name if type_ == "table" else parent_names.get("table_name")
+    return not (table or "").startswith("readings_")
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -88,6 +94,9 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+
+    if conf_args.get("include_name") is None:
+        conf_args["include_name"] = not_a_partition
 
     connectable = get_engine()
 

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import ColumnElement, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, case, exists, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from ingest.last_seen import latest_of_pair, silent_since
+from ingest.store import SEEN_STEP
 from models import Asset, AssetUnit, Bucket, Client, UnitType, UTCDateTime, bucket_assets
 
 HOURS = Decimal("0.01")
@@ -40,7 +42,8 @@ def silent_pairs(session: Session, now: datetime | None = None) -> Select | None
     """(asset_id, client_id, unit_type_id, last_ts) of every silent (asset, unit type): an enabled bucket of the unit
     type binds the enabled, not disregarded asset, and its latest reading of the unit is older than the unit type's
     `silent_after_hours`. An asset that never reported the unit type has no latest reading and is not listed."""
-    cutoff = _cutoff(session, now or datetime.now(timezone.utc))
+    now = now or datetime.now(timezone.utc)
+    cutoff, early = _cutoff(session, now), _cutoff(session, now - SEEN_STEP)
     if cutoff is None:
         return None
     bound = select(1).select_from(bucket_assets).join(Bucket, Bucket.id == bucket_assets.c.bucket_id).where(
@@ -48,9 +51,10 @@ def silent_pairs(session: Session, now: datetime | None = None) -> Select | None
         Bucket.enabled.is_(True),
     ).correlate(AssetUnit)
     return (
-        select(AssetUnit.asset_id, Asset.client_id, AssetUnit.unit_type_id, AssetUnit.last_ts)
+        select(AssetUnit.asset_id, Asset.client_id, AssetUnit.unit_type_id,
+               type_coerce(latest_of_pair(), UTCDateTime).label("last_ts"))
         .join(Asset, Asset.id == AssetUnit.asset_id)
-        .where(Asset.enabled.is_(True), Asset.disregarded_at.is_(None), AssetUnit.last_ts < cutoff, exists(bound))
+        .where(Asset.enabled.is_(True), Asset.disregarded_at.is_(None), silent_since(cutoff, early), exists(bound))
     )
 
 

@@ -1,17 +1,19 @@
 """Asset grids: All, New, Unassigned and Disregarded (Unbound lives in views/unbound.py)."""
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_admin.actions import action
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.validators import DataRequired, Length
 
 from extensions import db
+from ingest.last_seen import last_seen
 from models import Asset, utcnow
 from views.base import SecureModelView, fmt_time, link
 from views.csv_export import CsvExportMixin
 from views.row_buttons import row_button
+from web.formatting import utc
 from web.auth import can_edit
 from web.redirects import safe_next
 
@@ -42,7 +44,7 @@ class AssetView(CsvExportMixin, SecureModelView):
         "name": lambda v, c, m, n: link("asset_page.asset", m.name or m.external_id, asset_id=m.id),
         "client": lambda v, c, m, n: link("client_page.client", m.client.name, client_id=m.client_id) if m.client else "—",
         "created_at": fmt_time("created_at"),
-        "last_seen_at": fmt_time("last_seen_at"),
+        "last_seen_at": lambda v, c, m, n: utc(g.get("last_seen", {}).get(m.id, m.last_seen_at)),
         "quick": lambda v, c, m, n: "" if m.acknowledged else row_button("ack", m.id, "Ack", "Acknowledge this asset"),
     }
     form_columns = ("external_id", "source_type", "name", "description", "client", "acknowledged", "enabled")
@@ -66,6 +68,12 @@ class AssetView(CsvExportMixin, SecureModelView):
 
     def __init__(self, name: str = "All", endpoint: str = "asset", category: str | None = "Assets", **kwargs) -> None:
         super().__init__(Asset, name=name, endpoint=endpoint, category=category, **kwargs)
+
+    def get_list(self, *args, **kwargs):
+        """The page's rows, with each one's exact Last Seen (ingest/last_seen.py) for the formatter."""
+        count, data = super().get_list(*args, **kwargs)
+        g.last_seen = last_seen(db.session, [asset.id for asset in data])
+        return count, data
 
     def scope(self, query):
         """The rows this grid shows; disregarded assets are hidden from default views."""

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from billing.gaps import current_gaps
 from extensions import db
+from ingest.last_seen import last_seen
 from models import Asset, Client, utcnow
 from reports.client_page import client_assets, client_history, client_issues
 from reports.clients import client_buckets
@@ -55,7 +56,8 @@ class AssetPage(HiddenView):
     @expose("/<int:asset_id>")
     def asset(self, asset_id: int):
         asset = db.session.get(Asset, asset_id) or abort(404)
-        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices(),
+        seen = last_seen(db.session, [asset.id]).get(asset.id, asset.last_seen_at)
+        return self.render("meterdesk/asset.html", asset=asset, clients=client_choices(), last_seen=seen,
                            gaps=current_gaps(db.session, asset_id=asset_id))
 
     @expose("/<int:asset_id>/usage.json")

@@ -30,7 +30,7 @@ def post(client, key, body):
 
 def count_readings(app) -> int:
     with app.app_context():
-        return db.session.scalar(select(func.count(Reading.id)))
+        return db.session.scalar(select(func.count()).select_from(Reading))
 
 
 def test_a_valid_batch_is_stored_and_counted(app, client, ingest):
@@ -41,7 +41,7 @@ def test_a_valid_batch_is_stored_and_counted(app, client, ingest):
     assert response.status_code == 200
     assert response.json == {"accepted": 3, "duplicates": 0, "suppressed": 0, "rejected": []}
     with app.app_context():
-        rows = db.session.execute(select(Reading.ts, Reading.value).order_by(Reading.id)).all()
+        rows = db.session.execute(select(Reading.ts, Reading.value).order_by(Reading.ts)).all()
         assert sorted(rows) == sorted([
             (datetime(2026, 11, 1, 10, tzinfo=timezone.utc), Decimal("1.25")),
             (datetime(2026, 11, 1, 11, tzinfo=timezone.utc), Decimal("2")),

@@ -34,7 +34,7 @@ def ingest(app):
 def counts(app) -> tuple[int, int, int]:
     """(assets, readings, audit rows): what a stopped request must not have left behind."""
     with app.app_context():
-        return (db.session.scalar(select(func.count(Asset.id))), db.session.scalar(select(func.count(Reading.id))),
+        return (db.session.scalar(select(func.count(Asset.id))), db.session.scalar(select(func.count()).select_from(Reading)),
                 db.session.scalar(select(func.count(AuditLog.id))))
 
 

@@ -25,9 +25,10 @@ def scheduler(app):
     return cron
 
 
-def test_schedule_file_loads_in_rq_cron_with_four_jobs(scheduler):
+def test_schedule_file_loads_in_rq_cron_with_five_jobs(scheduler):
     jobs = {job.name: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"scheduled_projections", "scheduled_provisioning", "scheduled_billing", "detect_alerts_job"}
+    assert set(jobs) == {"scheduled_projections", "scheduled_provisioning", "scheduled_billing", "detect_alerts_job",
+                         "scheduled_partitions"}
     assert {job.queue_name for job in jobs.values()} == {"meterdesk"}
     for job in jobs.values():
         assert callable(import_attribute(job.func_name)), job.func_name
@@ -45,6 +46,7 @@ def test_projections_hourly_provisioning_nightly_billing_on_the_first(scheduler)
         datetime(2026, 11, 30, 23, 5), datetime(2026, 12, 1, 0, 5), datetime(2026, 12, 1, 1, 5)]
     assert next_runs(jobs["scheduled_provisioning"], 2) == [datetime(2026, 12, 1, 2, 30), datetime(2026, 12, 2, 2, 30)]
     assert next_runs(jobs["scheduled_billing"], 2) == [datetime(2026, 12, 1, 3, 0), datetime(2027, 1, 1, 3, 0)]
+    assert next_runs(jobs["scheduled_partitions"], 2) == [datetime(2026, 12, 1, 1, 15), datetime(2026, 12, 2, 1, 15)]
 
 
 

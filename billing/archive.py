@@ -1,0 +1,292 @@
+"""Archiving finalized months' readings to files, and loading them back (DESIGN.md "Readings at scale").
+
+A month may be archived once it has ended and every billing line of it is finalized (and there is at least one).
+Archiving writes the month's readings to `DIR/readings-YYYY-MM.csv.gz` (CSV with a header:
+`asset_id,unit_type_id,ts,value,received_at`, times ISO 8601 UTC, values decimal) and then removes them: on
+PostgreSQL by dropping the month's partition, on SQLite by deleting them. Lines, terms and audit stay. An archived
+month is not billed again and takes no new readings (ingest rejects them item by item) until
+`restore-readings FILE` loads the file back.
+
+Two steps, so no reading is lost to a batch in flight: first the month is marked `archiving` (committed, under the
+archive fence that ingest writes hold shared), so every later batch refuses it; then the month's readings are
+locked against writers, written to the file, removed, and the mark becomes `archived`, in one transaction. A run
+that fails between the two leaves the readings in place and the month marked; running the command again finishes it.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import case, delete, func, select, text
+from sqlalchemy.orm import Session
+
+from billing.periods import current_period_start, next_period, period_label, period_of
+from database.audit import audit_bulk
+from database.partitions import (archived_labels, create_month_partition, drop_month_partition, hold_archive_fence,
+                                 lock_month)
+from ingest.store import sqlite_datetime
+from models import ArchivedMonth, BillingReading, Reading, UnitType, from_micro, to_micro, utcnow
+
+HEADER = ("asset_id", "unit_type_id", "ts", "value", "received_at")
+FILE_RE = re.compile(r"readings-(\d{4})-(\d{2})\.csv\.gz$")
+CHUNK = 10_000
+
+
+class ArchiveRefused(ValueError):
+    """A month that may not be archived (not ended, not billed, not all finalized) or a file that cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    period: str
+    readings: int
+    path: Path
+    sha256: str
+
+
+def file_name(period_start: datetime) -> str:
+    return f"readings-{period_label(period_start)}.csv.gz"
+
+
+def check_not_archived(session: Session, period_start: datetime) -> None:
+    """Raise ValueError when the period's readings are archived: billing it again would bill nothing."""
+    label = period_label(period_start)
+    if label in archived_labels(session):
+        raise ValueError(f"{label} is archived: its readings were moved to a file by archive-readings, so it cannot "
+                         f"be billed again (its billing lines stay); load them back with "
+                         f"`flask --app app restore-readings {file_name(period_start)}` first")
+
+
+def archive_refusal(session: Session, period_start: datetime, now: datetime | None = None) -> str | None:
+    """Why a month may not be archived, or None: it must have ended and have billing lines, all finalized."""
+    label = period_label(period_start)
+    if period_start >= current_period_start(now):
+        return f"{label} has not ended"
+    total, open_lines = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((BillingReading.finalized.is_(False), 1), else_=0)), 0))
+        .where(BillingReading.period_start == period_start)).one()
+    if not total:
+        return f"{label} has no billing lines (bill and finalize it first)"
+    if open_lines:
+        return f"{label} has {open_lines} unfinalized billing line(s) (finalize it first)"
+    return None
+
+
+def months_with_readings(session: Session, before: datetime) -> list[datetime]:
+    """The months before `before` that hold readings, found by one index seek per unit type and month."""
+    months: set[datetime] = set()
+    for unit_type_id in session.scalars(select(UnitType.id)):
+        since: datetime | None = None
+        while True:
+            query = select(func.min(Reading.ts)).where(Reading.unit_type_id == unit_type_id, Reading.ts < before)
+            if since is not None:
+                query = query.where(Reading.ts >= since)
+            first = session.scalar(query)
+            if first is None:
+                break
+            month = period_of(first)
+            months.add(month)
+            since = next_period(month)
+    return sorted(months)
+
+
+def mark_archiving(session: Session, period_start: datetime) -> None:
+    """Mark the month archived-in-progress and commit: from here on ingest refuses its readings."""
+    hold_archive_fence(session, exclusive=True)
+    if session.get(ArchivedMonth, period_start) is None:
+        session.add(ArchivedMonth(period_start=period_start, status="archiving", archived_at=utcnow()))
+    session.commit()
+
+
+def archive_month(session: Session, period_start: datetime, out_dir: Path, now: datetime | None = None
+                  ) -> ArchiveResult:
+    """Write one finalized month's readings to a file in `out_dir` and remove them; commits. Raises ArchiveRefused."""
+    mark = session.get(ArchivedMonth, period_start)
+    if mark is not None and mark.status == "archived":
+        raise ArchiveRefused(f"{period_label(period_start)} is archived already ({mark.file})")
+    reason = archive_refusal(session, period_start, now)
+    if reason:
+        raise ArchiveRefused(reason)
+    mark_archiving(session, period_start)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / file_name(period_start)
+    try:
+        lock_month(session, period_start)
+        count, digest = _write_file(session, period_start, path)
+        if not drop_month_partition(session, period_start):
+            _, end = period_start, next_period(period_start)
+            session.execute(delete(Reading).where(Reading.ts >= period_start, Reading.ts < end))
+        row = session.get(ArchivedMonth, period_start)
+        row.status, row.readings, row.file, row.sha256, row.archived_at = "archived", count, str(path), digest, utcnow()
+        audit_bulk(session, "archive", "readings", [period_label(period_start)],
+                   new={"period": period_label(period_start), "readings": count, "file": str(path), "sha256": digest})
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return ArchiveResult(period_label(period_start), count, path, digest)
+
+
+def _write_file(session: Session, period_start: datetime, path: Path) -> tuple[int, str]:
+    """Stream the month's readings into `path` (through a temporary name, synced); (rows, sha256 of the file)."""
+    end = next_period(period_start)
+    partial = path.with_name(path.name + ".partial")
+    count = 0
+    with open(partial, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+        packed.write((",".join(HEADER) + "\n").encode())
+        if session.get_bind().dialect.name == "postgresql":
+            count = _copy_out_postgres(session, period_start, end, packed)
+        else:
+            count = _copy_out_sqlite(session, period_start, end, packed)
+        packed.close()
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.replace(partial, path)
+    return count, _sha256(path)
+
+
+def _copy_out_postgres(session: Session, start: datetime, end: datetime, out) -> int:
+    cursor = session.connection().connection.driver_connection.cursor()
+    query = ("COPY (SELECT asset_id, unit_type_id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+             "(value::numeric / 1000000)::numeric(24, 6), "
+             "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+             "FROM readings WHERE ts >= %s AND ts < %s) TO STDOUT WITH (FORMAT csv)")
+    count = 0
+    with cursor.copy(query, (start, end)) as copy:
+        for block in copy:
+            out.write(block)
+            count += bytes(block).count(b"\n")
+    cursor.close()
+    return count
+
+
+def _iso(text_value: str) -> str:
+    return text_value.replace(" ", "T") + "Z"
+
+
+def _copy_out_sqlite(session: Session, start: datetime, end: datetime, out) -> int:
+    cursor = session.connection().connection.driver_connection.cursor()
+    cursor.execute("SELECT asset_id, unit_type_id, ts, value, received_at FROM readings WHERE ts >= ? AND ts < ?",
+                   (sqlite_datetime(start), sqlite_datetime(end)))
+    count = 0
+    text_out = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    writer = csv.writer(text_out, lineterminator="\n")
+    while rows := cursor.fetchmany(CHUNK):
+        writer.writerows((a, u, _iso(ts), from_micro(v), _iso(received)) for a, u, ts, v, received in rows)
+        count += len(rows)
+    text_out.flush()
+    text_out.detach()
+    cursor.close()
+    return count
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    period: str
+    rows: int
+    restored: int
+    skipped: int
+
+
+def period_of_file(path: Path) -> datetime:
+    match = FILE_RE.search(path.name)
+    if not match:
+        raise ArchiveRefused(f"{path.name}: not an archive file (readings-YYYY-MM.csv.gz)")
+    return datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=timezone.utc)
+
+
+def restore_file(session: Session, path: Path) -> RestoreResult:
+    """Load an archive file back into `readings` (repeats ignored; rows of assets or unit types deleted since are
+    skipped and counted) and reopen its month; commits. Raises ArchiveRefused for a file that is not one."""
+    period_start = period_of_file(path)
+    if not path.is_file():
+        raise ArchiveRefused(f"{path}: no such file")
+    end = next_period(period_start)
+    try:
+        create_month_partition(session, period_start)
+        if session.get_bind().dialect.name == "postgresql":
+            rows, outside = _load_postgres(session, path, period_start, end)
+        else:
+            rows, outside = _load_sqlite(session, path, period_start, end)
+        if outside:
+            raise ArchiveRefused(f"{path.name}: {outside} reading(s) outside {period_label(period_start)}")
+        restored = session.execute(text(
+            "INSERT INTO readings (asset_id, unit_type_id, ts, value, received_at) "
+            "SELECT r.asset_id, r.unit_type_id, r.ts, r.value, r.received_at FROM restore_readings r "
+            "JOIN assets a ON a.id = r.asset_id JOIN unit_types u ON u.id = r.unit_type_id WHERE true "
+            "ON CONFLICT DO NOTHING")).rowcount
+        session.execute(text("DROP TABLE restore_readings"))
+        session.execute(delete(ArchivedMonth).where(ArchivedMonth.period_start == period_start))
+        audit_bulk(session, "restore", "readings", [period_label(period_start)],
+                   new={"period": period_label(period_start), "file": str(path), "readings": restored})
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return RestoreResult(period_label(period_start), rows, restored, rows - restored)
+
+
+def _load_postgres(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
+    session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
+                         "ts timestamptz, value numeric, received_at timestamptz)"))
+    cursor = session.connection().connection.driver_connection.cursor()
+    with gzip.open(path, "rb") as packed, cursor.copy(
+            "COPY restore_readings FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+        for block in iter(lambda: packed.read(1 << 20), b""):
+            copy.write(block)
+    cursor.close()
+    session.execute(text("UPDATE restore_readings SET value = round(value * 1000000)"))
+    rows, outside = session.execute(text(
+        "SELECT count(*), count(*) FILTER (WHERE ts < :start OR ts >= :end) FROM restore_readings"),
+        {"start": start, "end": end}).one()
+    return int(rows), int(outside)
+
+
+def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
+    session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
+                         "ts text, value integer, received_at text)"))
+    cursor = session.connection().connection.driver_connection.cursor()
+    low, high = sqlite_datetime(start), sqlite_datetime(end)
+    rows = outside = 0
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        if tuple(next(reader, ())) != HEADER:
+            raise ArchiveRefused(f"{path.name}: the first line is not {','.join(HEADER)}")
+        batch = []
+        for asset_id, unit_type_id, ts, value, received in reader:
+            moment = ts.removesuffix("Z").replace("T", " ")
+            outside += not low <= moment < high
+            batch.append((int(asset_id), int(unit_type_id), moment, to_micro(Decimal(value)),
+                          received.removesuffix("Z").replace("T", " ")))
+            if len(batch) == CHUNK:
+                cursor.executemany("INSERT INTO restore_readings VALUES (?, ?, ?, ?, ?)", batch)
+                rows += len(batch)
+                batch = []
+        cursor.executemany("INSERT INTO restore_readings VALUES (?, ?, ?, ?, ?)", batch)
+        rows += len(batch)
+    cursor.close()
+    return rows, outside
+
+
+def archivable_months(session: Session, before: datetime) -> list[datetime]:
+    """Months before `before` with readings or an unfinished archive mark, oldest first."""
+    unfinished = set(session.scalars(select(ArchivedMonth.period_start).where(ArchivedMonth.status == "archiving")))
+    done = set(session.scalars(select(ArchivedMonth.period_start).where(ArchivedMonth.status == "archived")))
+    return sorted((set(months_with_readings(session, before)) | {m for m in unfinished if m < before}) - done)
+

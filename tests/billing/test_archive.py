@@ -1,0 +1,151 @@
+"""archive-readings: finalized months only; the file loads back with restore-readings; an archived month refuses
+to be billed again while its lines stay, and ingest refuses its readings item by item."""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from billing.archive import check_not_archived
+from billing.run import bill_period
+from database.partitions import create_partitions
+from extensions import db
+from models import ArchivedMonth, AuditLog, BillingReading, Reading
+from tests.api_helpers import bearer, make_key
+from tests.factories import asset, bucket, readings, unit_type
+
+JAN = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FEB = datetime(2026, 2, 1, tzinfo=timezone.utc)
+MAR = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+def count(start: datetime, end: datetime) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Reading).where(Reading.ts >= start,
+                                                                                   Reading.ts < end))
+
+
+def line_rows() -> list[tuple]:
+    db.session.expire_all()
+    return [(line.id, line.period_start, line.total_usage, line.final_cost, line.finalized) for line in
+            db.session.scalars(sa.select(BillingReading).order_by(BillingReading.id))]
+
+
+@pytest.fixture
+def billed(app):
+    """January and February billed and finalized (sum bucket, commit 2 at $10, overage $3); March unfinalized."""
+    with app.app_context():
+        create_partitions(db.session, [JAN, FEB, MAR])
+        vm = asset("vm-1")
+        gb = unit_type("gb")
+        bucket("storage", "sum", [vm], commit="2", base="10", overage="3", unit=gb)
+        readings(vm, [("2026-01-01T00:00:00+00:00", "1.5"), ("2026-01-31T23:59:59.999+00:00", "2.25"),
+                      ("2026-02-01T00:00:00+00:00", "4"), ("2026-03-02T00:00:00+00:00", "1")], gb)
+        db.session.commit()
+        bill_period(db.session, JAN, finalize=True)
+        bill_period(db.session, FEB, finalize=True)
+        bill_period(db.session, MAR)
+    return app
+
+
+def test_archived_month_goes_to_a_file_refuses_rebilling_and_keeps_its_lines(billed, runner, tmp_path):
+    app = billed
+    with app.app_context():
+        before = line_rows()
+        # January: 3.75 used, 1.75 over: 2 * 10 + 1.75 * 3 = 25.25
+        assert [(r[2], r[3]) for r in before if r[1] == JAN] == [(Decimal("3.750000"), Decimal("25.25"))]
+
+    result = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(tmp_path / "archive")])
+    assert result.exit_code == 0, result.output
+    assert "archived 2026-01: 2 readings" in result.output
+    path = tmp_path / "archive" / "readings-2026-01.csv.gz"
+    with gzip.open(path, "rt") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["asset_id", "unit_type_id", "ts", "value", "received_at"]
+    assert sorted((r[2], r[3]) for r in rows[1:]) == [("2026-01-01T00:00:00.000000Z", "1.500000"),
+                                                      ("2026-01-31T23:59:59.999000Z", "2.250000")]
+
+    with app.app_context():
+        assert count(JAN, FEB) == 0 and count(FEB, MAR) == 1
+        assert line_rows() == before
+        mark = db.session.get(ArchivedMonth, JAN)
+        assert (mark.status, mark.readings, mark.file) == ("archived", 2, str(path))
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
+            AuditLog.action == "archive", AuditLog.table == "readings", AuditLog.record_id == "2026-01")) == 1
+        if db.engine.dialect.name == "postgresql":
+            assert db.session.scalar(sa.text("SELECT to_regclass('readings_2026_01')")) is None
+        with pytest.raises(ValueError, match="2026-01 is archived"):
+            bill_period(db.session, JAN)
+        with pytest.raises(ValueError, match="archived"):
+            check_not_archived(db.session, JAN)
+        assert line_rows() == before
+
+    refused = runner.invoke(args=["run-billing", "--period", "2026-01"])
+    assert refused.exit_code != 0
+    assert "2026-01 is archived" in refused.output and "restore-readings" in refused.output
+
+    again = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(tmp_path / "archive")])
+    assert again.exit_code == 0 and "no readings before 2026-02" in again.output
+
+    restored = runner.invoke(args=["restore-readings", str(path)])
+    assert restored.exit_code == 0, restored.output
+    assert "restored 2026-01: 2 of 2 readings" in restored.output
+    with app.app_context():
+        assert db.session.get(ArchivedMonth, JAN) is None
+        assert db.session.scalar(sa.select(sa.func.sum(Reading.value)).where(Reading.ts < FEB)) in (
+            Decimal("3.750000"), 3_750_000)
+        summary = bill_period(db.session, JAN)
+        assert summary.kept_finalized == 1 and line_rows() == before
+
+
+def test_ingest_refuses_readings_of_an_archived_month_one_by_one(billed, runner, client, tmp_path):
+    app = billed
+    assert runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(tmp_path)]).exit_code == 0
+    key = make_key(app, "ingest")
+    body = [{"asset_id": "vm-1", "source": "vm", "unit_type": "gb", "value": 9, "timestamp": "2026-01-15T00:00:00Z"},
+            {"asset_id": "vm-1", "source": "vm", "unit_type": "gb", "value": 9, "timestamp": "2026-02-15T00:00:00Z"},
+            {"asset_id": "vm-1", "source": "vm", "unit_type": "gb", "value": 9,
+             "timestamp": "2026-02-01T00:30:00+01:00"}]  # 2026-01-31 23:30 UTC: January
+    response = client.post("/api/v1/readings", data=json.dumps(body), headers=bearer(key),
+                           content_type="application/json")
+    assert response.status_code == 200
+    reason = "timestamp: 2026-01 is archived (its readings were moved to a file); readings for it are no longer accepted"
+    assert response.json == {"accepted": 1, "duplicates": 0, "suppressed": 0,
+                             "rejected": [{"index": 0, "error": reason}, {"index": 2, "error": reason}]}
+    with app.app_context():
+        assert count(JAN, FEB) == 0 and count(FEB, MAR) == 2
+
+
+def test_only_finalized_ended_months_are_archived(billed, runner, tmp_path):
+    app = billed
+    result = runner.invoke(args=["archive-readings", "--before", "2026-04", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "archived 2026-01" in result.output and "archived 2026-02" in result.output
+    assert "skipped 2026-03 has 1 unfinalized billing line(s)" in result.output
+    with app.app_context():
+        assert count(MAR, datetime(2026, 4, 1, tzinfo=timezone.utc)) == 1
+    only_open = runner.invoke(args=["archive-readings", "--before", "2026-04", "--out", str(tmp_path)])
+    assert only_open.exit_code != 0 and "nothing archived" in only_open.output
+    future = runner.invoke(args=["archive-readings", "--before", "2099-01", "--out", str(tmp_path)])
+    assert future.exit_code != 0 and "only ended months" in future.output
+    bad = runner.invoke(args=["archive-readings", "--before", "2026-13", "--out", str(tmp_path)])
+    assert bad.exit_code != 0 and "period must be a real month" in bad.output
+
+
+def test_an_interrupted_archive_keeps_the_readings_and_finishes_when_run_again(billed, runner, tmp_path):
+    from billing.archive import mark_archiving
+
+    app = billed
+    with app.app_context():
+        mark_archiving(db.session, JAN)
+        assert count(JAN, FEB) == 2
+        with pytest.raises(ValueError, match="archived"):
+            bill_period(db.session, JAN)
+    result = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(tmp_path)])
+    assert result.exit_code == 0 and "archived 2026-01: 2 readings" in result.output
+    with app.app_context():
+        assert count(JAN, FEB) == 0
