@@ -140,7 +140,8 @@ def _write_file(session: Session, period_start: datetime, path: Path) -> tuple[i
     end = next_period(period_start)
     partial = path.with_name(path.name + ".partial")
     count = 0
-    with open(partial, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # readings are client data
+    with open(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
         packed.write((",".join(HEADER) + "\n").encode())
         if session.get_bind().dialect.name == "postgresql":
             count = _copy_out_postgres(session, period_start, end, packed)

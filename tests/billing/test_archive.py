@@ -63,6 +63,7 @@ def test_archived_month_goes_to_a_file_refuses_rebilling_and_keeps_its_lines(bil
     assert result.exit_code == 0, result.output
     assert "archived 2026-01: 2 readings" in result.output
     path = tmp_path / "archive" / "readings-2026-01.csv.gz"
+    assert path.stat().st_mode & 0o777 == 0o600, "client readings: readable by the owner only"
     with gzip.open(path, "rt") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["asset_id", "unit_type_id", "ts", "value", "received_at"]
