@@ -41,8 +41,10 @@ def ts_us_sql(dialect: str) -> ColumnElement:
     """readings.ts as integer microseconds since the epoch, exactly, in SQL."""
     if dialect == "postgresql":
         return cast(func.extract("epoch", Reading.ts) * 1_000_000, BigInteger)
-    seconds = cast(func.strftime("%s", Reading.ts), Integer)
-    micros = cast(func.substr(Reading.ts, 21, 6), Integer)  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
+    # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime('%s') of the whole value would round .9995 s up to the
+    # next second (it reads milliseconds), so the seconds come from the first 19 characters only
+    seconds = cast(func.strftime("%s", func.substr(Reading.ts, 1, 19)), Integer)
+    micros = cast(func.substr(Reading.ts, 21, 6), Integer)
     return seconds * 1_000_000 + micros
 
 

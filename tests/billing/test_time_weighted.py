@@ -155,6 +155,20 @@ def test_exact_for_the_largest_values_and_microsecond_holds(app):
         assert usage.gap_hours == {a.id: D("0")}
 
 
+def test_a_reading_in_the_last_half_millisecond_of_a_second_keeps_its_second(app):
+    with app.app_context():
+        unit, a = gb(5), asset("vm-1")
+        # 0 GB at 22:29:59.998898, then 1 GB at 22:29:59.999500 (SQLite's strftime('%s') reads milliseconds and
+        # would put .9995 in the next second): the first holds 602 µs, the second the max gap, 5 min, so
+        # usage 1 GB x 5/60 h = 0.083333 and gap = 360 h - (300.000602 s / 3600) = 359.916666 h (half-up)
+        readings(a, [("2026-11-02T22:29:59.998898+00:00", "0"), ("2026-11-02T22:29:59.999500+00:00", "1")],
+                 unit=unit)
+        tw = bucket("storage", "time_weighted", [a], unit=unit)
+        start = datetime(2026, 11, 2, tzinfo=timezone.utc)
+        usage = both_paths(tw.id, start, start + timedelta(hours=360))
+        assert usage == BucketUsage(D("0.083333"), {a.id: D("0.083333")}, {a.id: D("359.916666")})
+
+
 def test_the_billing_line_details_carry_gap_hours_per_asset(app):
     with app.app_context():
         unit, a, b = gb(60), asset("a"), asset("b")
