@@ -22,6 +22,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from database.audit import audit_bulk
+from billing.archive import check_not_archived
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import rate_bucket_usage
 from billing.terms import Term, terms_for_period
@@ -171,8 +172,10 @@ def late_differences(session: Session, period_start: datetime,
 
 
 def check_into(session: Session, period_start: datetime, into: datetime, now: datetime | None = None) -> None:
-    """ValueError unless P has finalized lines and Q is a later, started period without finalized lines."""
+    """ValueError unless P has finalized lines and readings (not archived) and Q is a later, started period without
+    finalized lines."""
     p_label, q_label = period_label(period_start), period_label(into)
+    check_not_archived(session, period_start)  # its readings are in a file: a recomputation would bill nothing
     if into <= period_start:
         raise ValueError(f"adjustments for {p_label} go into a later period, not {q_label}")
     if into > current_period_start(now):

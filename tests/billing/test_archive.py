@@ -88,6 +88,11 @@ def test_archived_month_goes_to_a_file_refuses_rebilling_and_keeps_its_lines(bil
     refused = runner.invoke(args=["run-billing", "--period", "2026-01"])
     assert refused.exit_code != 0
     assert "2026-01 is archived" in refused.output and "restore-readings" in refused.output
+    # late-usage adjustments of an archived month would recompute it from no readings: refused, nothing posted
+    adjust = runner.invoke(args=["post-adjustments", "--period", "2026-01", "--into", "2026-03"])
+    assert adjust.exit_code != 0 and "2026-01 is archived" in adjust.output
+    with app.app_context():
+        assert line_rows() == before
 
     again = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(tmp_path / "archive")])
     assert again.exit_code == 0 and "no readings before 2026-02" in again.output
