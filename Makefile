@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast bench clean mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q -m "not browser"
+
+DEV_STAMP := $(VENV)/.installed-dev
+
+$(DEV_STAMP): requirements-dev.txt $(STAMP)
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+# mutmut over each rule module with its own test selection (tests/mutate.py; MODULES="billing/usage.py ..." for
+# some); scratch copies in /tmp/meterdesk-mutate; results in tests/MUTATION.md. Not run by CI.
+mutate: $(DEV_STAMP)
+	$(BIN)/python tests/mutate.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

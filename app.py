@@ -14,7 +14,7 @@ from database import triggers  # noqa: F401  (creates the finalized-line trigger
 import billing.terms  # noqa: F401  (bucket commit and price writes become contract terms)
 from config import BASE_DIR, build_config
 from database.deadline import SQLITE_BUSY_MS
-from extensions import csrf, db, login_manager, migrate
+from extensions import csrf, db, login_manager
 from web.formatting import FILTERS
 from web.security import init_security
 
@@ -37,7 +37,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(settings)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(BASE_DIR) / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see this page."
@@ -58,6 +57,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     init_api(app)
     register_commands(app)
+    from commands.database import init_database_commands
+
+    init_database_commands(app, db, str(Path(BASE_DIR) / "migrations"))
 
     @app.before_request
     def name_the_actor() -> None:

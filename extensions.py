@@ -1,6 +1,6 @@
-"""Flask extensions, created unbound and initialised in `create_app`."""
+"""Flask extensions, created unbound and initialised in `create_app` (Flask-Migrate: commands/database.py, on first
+use)."""
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -11,6 +11,5 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -16,7 +16,7 @@ from api.openapi_parts import (
 from api.records import RESOURCES
 from api.schemas import (
     MAX_ITEMS, AdjustmentsRun, BillingReadingOut, BillingRun, BucketTermIn, BucketTermOut, ErrorOut, IngestOut,
-    JobRunOut, JobStarted, ProjectionOut, ReadingIn, ReadingsEnvelope, TrueUpOut, page_of,
+    JobRunOut, JobStarted, ProjectionOut, ReadingIn, ReadingOut, ReadingsEnvelope, TrueUpOut, UnitTypeName, page_of,
 )
 
 def _record_paths(paths: dict[str, Any]) -> None:
@@ -31,8 +31,14 @@ def _record_paths(paths: dict[str, Any]) -> None:
             filters.append(_query("unbound", {"type": "string", "enum": ["0", "1"]},
                                   "1: only unbound assets (usage of the last 60 days billed nowhere)."))
         admin = ("admin",)
+        listed = _ref(page)
+        summary = f"List {name}"
+        if resource.brief_roles:
+            listed = {"anyOf": [listed, _ref(page_of(UnitTypeName))]}
+            summary += f" ({', '.join(resource.brief_roles)} keys: names only)"
         paths[f"/api/v1/{name}"] = {
-            "get": _operation(f"List {name}", 200, _ref(page), (), parameters=PAGING + filters, roles=admin),
+            "get": _operation(summary, 200, listed, (), parameters=PAGING + filters,
+                              roles=admin + resource.brief_roles),
             "post": _operation(f"Create a record in {name}", 201, _ref(resource.out), (409, 422),
                                body=_ref(resource.create), roles=admin),
         }
@@ -74,6 +80,7 @@ def _term_paths(paths: dict[str, Any]) -> None:
 def _models() -> list[type[BaseModel]]:
     models: list[type[BaseModel]] = [ReadingsEnvelope, IngestOut, ErrorOut, JobStarted, BillingRun,
                                      JobRunOut, page_of(BillingReadingOut), page_of(ProjectionOut),
+                                     page_of(ReadingOut), page_of(UnitTypeName),
                                      BucketTermIn, BucketTermOut, page_of(BucketTermOut), AdjustmentsRun,
                                      page_of(TrueUpOut)]
     for resource in RESOURCES:
@@ -92,7 +99,16 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/readings": {"post": _operation(
             "Post a batch of usage readings", 200, _ref(IngestOut), (413,), body=readings_body,
-            roles=("admin", "ingest"))},
+            roles=("admin", "ingest")),
+            "get": _operation(
+                "Stored readings in asset, unit type and ts order (a client-scoped key: its client's assets only)",
+                200, _ref(page_of(ReadingOut)), (404,),
+                parameters=[_query("asset_id", CLIENT_ID, "Only this asset's readings (its record id)."),
+                            _query("unit_type", {"type": "string"}, "Only readings of this unit type (its name)."),
+                            _query("from", {"type": "string"}, "ts at or after: 2026-11-01 (midnight UTC) or "
+                                   "an ISO 8601 date and time with a zone."),
+                            _query("to", {"type": "string"}, "ts before, written as `from`.")] + PAGING,
+                roles=("admin", "ingest", "readonly"))},
         "/api/v1/billing": {"get": _operation(
             "Billing lines of a period", 200, _ref(page_of(BillingReadingOut)), (),
             parameters=[_query("period", PERIOD, "The period, YYYY-MM.", required=True),

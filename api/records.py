@@ -57,6 +57,8 @@ class Resource:
     global_records: bool = False
     scoped_access: bool = True
     scoped_create: bool = True
+    brief_roles: tuple[str, ...] = ()  # key roles besides admin that may list these records, shown by `brief`
+    brief: Callable[[Any], dict[str, Any]] | None = None
 
     def json(self, obj: Any) -> dict[str, Any]:
         return self.out(**self.show(obj)).model_dump(mode="json")
@@ -180,6 +182,8 @@ RESOURCES = [
                         "base_price": decimal_text(u.base_price), "overage_price": decimal_text(u.overage_price)},
         conflict=_unique(UnitType, "name", "a unit type named {obj.name!r} already exists"),
         global_records=True,
+        brief_roles=("ingest", "readonly"),
+        brief=lambda u: {"name": u.name},
     ),
     Resource(
         "buckets", Bucket, BucketIn, BucketPatch, BucketOut,
@@ -273,7 +277,8 @@ def _register(resource: Resource) -> None:
         per_page = query_int("per_page", 50, maximum=MAX_PER_PAGE)
         total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
         rows = db.session.scalars(query.order_by(resource.model.id).offset((page - 1) * per_page).limit(per_page))
-        return jsonify({"items": [resource.json(obj) for obj in rows], "total": total})
+        show = resource.json if current_key().role == "admin" else resource.brief
+        return jsonify({"items": [show(obj) for obj in rows], "total": total})
 
     def create_record():
         if resource.global_records or not resource.scoped_create:
@@ -315,7 +320,8 @@ def _register(resource: Resource) -> None:
                          (patch_record, "patch"), (delete_record, "delete")):
         view.__name__ = f"{endpoint}_{suffix}"
     one = f"/{resource.path}/<int:record_id>"
-    bp.add_url_rule(f"/{resource.path}", f"{endpoint}_list", admin(list_records), methods=["GET"])
+    listers = api_auth("admin", *resource.brief_roles)
+    bp.add_url_rule(f"/{resource.path}", f"{endpoint}_list", listers(list_records), methods=["GET"])
     bp.add_url_rule(f"/{resource.path}", f"{endpoint}_create", admin(create_record), methods=["POST"])
     bp.add_url_rule(one, f"{endpoint}_read", admin(read_record), methods=["GET"])
     bp.add_url_rule(one, f"{endpoint}_patch", admin(patch_record), methods=["PATCH"])

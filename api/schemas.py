@@ -324,3 +324,21 @@ def page_of(model: type[BaseModel]) -> type[BaseModel]:
     return type(f"{model.__name__}Page", (BaseModel,), {
         "__annotations__": {"items": list[model], "total": int}, "__module__": __name__,
     })
+
+
+class UnitTypeName(BaseModel):
+    """A unit type as a non-admin key lists it (GET /unit-types): its name, what a collector posts."""
+
+    name: str
+
+
+class ReadingOut(BaseModel):
+    id: int
+    asset_id: int
+    external_id: str
+    source: str
+    unit_type_id: int
+    unit_type: str
+    ts: datetime
+    value: DecimalOut
+    received_at: datetime

@@ -84,7 +84,8 @@ def lines_to_export(session: Session, period_start: datetime) -> int:
 
 def export_period(session: Session, period_start: datetime, out: Path,
                   progress: Callable[[int, str], None] | None = None) -> int:
-    """Write the period's lines to the zip `out` (via a temporary file, renamed when complete); return the line count."""
+    """Write the period's lines to the zip `out` (via a temporary file, renamed when complete); return the line count.
+    The folder of `out` must exist: no folder is created here."""
     report = progress or (lambda percent, message: None)
     period_start = period_of(period_start)
     label = period_label(period_start)
@@ -108,7 +109,6 @@ def export_period(session: Session, period_start: datetime, out: Path,
         .execution_options(stream_results=True, yield_per=500)
     )
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.part")
     written = 0
     stamp = datetime.now(timezone.utc).timetuple()[:6]

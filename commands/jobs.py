@@ -7,10 +7,14 @@ from typing import Any
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from billing.periods import current_period_start, parse_period, period_label
-from jobs.rights import JobRefused, Requester
-from jobs.runs import latest_run, start_job
+from extensions import db
+from jobs.rights import JobRefused, Requester, check_may_start
+from jobs.runs import check_parameters, latest_run, start_job
+from models import JobRun
 
 OPERATOR = Requester.operator("command line")
 
@@ -23,7 +27,14 @@ def checked_period(text: str) -> str:
 
 
 def run_foreground(kind: str, parameters: dict[str, Any], period: str | None, **options: Any) -> str:
-    """Start a run as the operator and execute it here with a progress bar; a refusal or a failure is an error."""
+    """Start a run as the operator and execute it here with a progress bar; a refusal or a failure is an error.
+    The parameters are checked before the bar shows, so a refusal prints its one line and nothing else."""
+    db.session.execute(select(JobRun.id).limit(1))  # an unusable database is its one line, before the bar shows
+    try:
+        check_may_start(kind, parameters, OPERATOR)
+        check_parameters(kind, parameters)
+    except JobRefused as exc:
+        raise click.ClickException(str(exc)) from None
     label = f"{kind} {period}" if period else kind
     with click.progressbar(length=100, label=label) as bar:
         def show(percent: int, message: str = "") -> None:
@@ -33,7 +44,10 @@ def run_foreground(kind: str, parameters: dict[str, Any], period: str | None, **
             run = start_job(kind, parameters, OPERATOR, period, here=True, progress=show, options=options)
         except JobRefused as exc:
             raise click.ClickException(str(exc)) from None
+        except DBAPIError:
+            raise
         except Exception as exc:
+            db.session.rollback()
             failed = latest_run(kind)
             raise click.ClickException(f"{kind} run #{failed.id if failed else '?'} failed: {exc}") from None
         bar.update(100 - bar.pos)
@@ -59,6 +73,8 @@ def run_billing_command(period: str, finalize: bool) -> None:
 def export_csv_command(period: str, out: Path) -> None:
     """Export a period's billing lines: a zip with one CSV per unit type."""
     label = checked_period(period)
+    if not out.parent.is_dir():
+        raise click.ClickException(f"--out: the folder {out.parent} does not exist (it is not created for you).")
     run_foreground("export", {"period": label}, label, out=out)
 
 

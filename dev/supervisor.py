@@ -19,7 +19,7 @@ from redis.retry import Retry
 BACKOFF_MAX = 30.0  # seconds between starts of a child that keeps exiting
 STABLE_AFTER = 30.0  # a child that ran this long starts again at once after an exit, and its backoff starts over
 REDIS_CHECK_EVERY = 1.0
-STOP_WAIT = 10.0
+STOP_WAIT = 1.3  # seconds the children get to exit after SIGTERM before SIGKILL (all stopped within 3 s)
 
 
 def say(message: str) -> None:

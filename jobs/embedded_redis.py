@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -59,10 +60,36 @@ def ensure_embedded_redis(instance_dir: str | Path) -> str:
     return f"unix://{sock}"
 
 
-def stop_embedded_redis(instance_dir: str | Path) -> None:
-    pidfile = Path(instance_dir) / "redis.pid"
-    if pidfile.exists():
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie waiting for its parent to reap it has stopped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         try:
-            os.kill(int(pidfile.read_text().strip()), 15)
-        except (ProcessLookupError, ValueError):
-            pass
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def stop_embedded_redis(instance_dir: str | Path, wait: float = 0.0) -> None:
+    """SIGTERM the embedded redis-server; with `wait`, wait that long for it to exit, then SIGKILL it."""
+    pidfile = Path(instance_dir) / "redis.pid"
+    if not pidfile.exists():
+        return
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, ValueError):
+        return
+    deadline = time.monotonic() + wait
+    while wait and _running(pid):
+        if time.monotonic() > deadline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
+        time.sleep(0.02)

@@ -23,7 +23,9 @@ def export_work(run: JobRun, progress: Progress, out: Path | None = None) -> str
     period_start = parse_period(period)
     if out is None:
         name = export_file_name(period, run.id)
-        count = export_period(db.session, period_start, Path(current_app.config["EXPORT_DIR"]) / name, progress)
+        folder = Path(current_app.config["EXPORT_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)  # the app's own export folder, under instance/ by default
+        count = export_period(db.session, period_start, folder / name, progress)
         with db.engine.begin() as conn:
             conn.execute(update(JobRun).where(JobRun.id == run.id).values(result_path=name))
         return f"Exported {count} billing line(s) for {period} to {name}."

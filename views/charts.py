@@ -1,15 +1,38 @@
 """Plotly figures built from report results; pages embed `figure_json(...)` and static/js/charts.js draws it."""
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
-
-import plotly.graph_objects as go
-from plotly.io.json import to_json_plotly
+from typing import TYPE_CHECKING, Any
 
 from billing.periods import period_label
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+
+class _OnFirstUse:
+    """A module imported when first used: plotly takes a large part of a second to import, and commands draw
+    nothing (`flask --app app --help` must start fast)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+if not TYPE_CHECKING:
+    go = _OnFirstUse("plotly.graph_objects")
+
+
+def to_json_plotly(value: Any) -> str:
+    """plotly's JSON encoder (dates, NaN), imported on first use."""
+    from plotly.io.json import to_json_plotly as encode
+
+    return encode(value)
 
 OVERAGE_COLOR = "#d9534f"
 BUFFER_COLOR = "#f0ad4e"

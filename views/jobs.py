@@ -20,8 +20,14 @@ def run_json(run: JobRun) -> dict:
         "id": run.id, "kind": run.kind, "parameters": run.parameters, "status": run.status,
         "progress": run.progress, "message": run.message, "requested_by": run.requested_by,
         "created_at": utc(run.created_at), "started_at": utc(run.started_at), "finished_at": utc(run.finished_at),
-        "download": url_for("jobs.download", run_id=run.id) if run.kind == "export" and run.status == "done" else None,
+        "download": url_for("jobs.download", run_id=run.id) if downloadable(run) else None,
     }
+
+
+def downloadable(run: JobRun) -> bool:
+    """Only an export the app wrote to its export folder can be downloaded; a command's `--out` file stays where the
+    operator put it (its message says where)."""
+    return run.kind == "export" and run.status == "done" and bool(run.result_path)
 
 
 class JobsView(HiddenView):

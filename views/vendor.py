@@ -1,12 +1,12 @@
 """plotly.js served from the installed plotly package (pages never load scripts from a CDN)."""
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
-import plotly
 from flask import Blueprint, send_from_directory
 
-PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
+PLOTLY_DIR = Path(find_spec("plotly").origin).resolve().parent / "package_data"  # found, not imported: start-up
 
 bp = Blueprint("vendor", __name__)
 

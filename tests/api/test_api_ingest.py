@@ -293,7 +293,7 @@ def test_ingest_is_a_plain_function_that_counts_every_item(app):
         assert [r["index"] for r in result.rejected] == [2]
 
 
-def test_a_get_is_405_in_json(client, ingest):
-    response = client.get(URL, headers=bearer(ingest))
+def test_a_put_is_405_in_json(client, ingest):
+    response = client.put(URL, headers=bearer(ingest))
     assert response.status_code == 405
     assert response.is_json and "error" in response.json

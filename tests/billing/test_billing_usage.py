@@ -144,11 +144,12 @@ bucket_rows = st.lists(
     min_size=1, max_size=5,
 )
 asset_flags = st.lists(st.sampled_from(["ok", "ok", "disabled", "disregarded"]), min_size=4, max_size=4)
+outside_values = st.lists(st.tuples(values, values), min_size=4, max_size=4)
 
 
 @hsettings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(bursts=reading_bursts, buckets=bucket_rows, flags=asset_flags)
-def test_sql_usage_equals_the_reference_on_random_data(app, bursts, buckets, flags):
+@given(bursts=reading_bursts, buckets=bucket_rows, flags=asset_flags, outside=outside_values)
+def test_sql_usage_equals_the_reference_on_random_data(app, bursts, buckets, flags, outside):
     with app.app_context():
         empty_tables()
         units = [unit_type("u0"), unit_type("u1")]
@@ -163,6 +164,10 @@ def test_sql_usage_equals_the_reference_on_random_data(app, bursts, buckets, fla
         for asset_index, unit, seconds, burst in bursts:
             readings(assets[asset_index], [((NOV + timedelta(seconds=seconds, hours=hour)).isoformat(), str(value))
                                            for hour, value in enumerate(burst)], unit=units[unit])
+        for index, (before, at_end) in enumerate(outside):
+            # every example has readings just outside the month: the last second of October, the first of December
+            readings(assets[index], [((NOV - timedelta(seconds=1)).isoformat(), str(before)),
+                                     (DEC.isoformat(), str(at_end))], unit=units[index % 2])
         db.session.commit()
         fast = bucket_usages(db.session, NOV, DEC)
         slow = reference_usages(db.session, NOV, DEC)

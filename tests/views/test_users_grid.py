@@ -56,7 +56,8 @@ def test_an_admin_creates_a_user_who_can_log_in_with_that_password_stored_as_a_h
 
 
 def test_an_admin_edits_role_and_active_and_an_empty_password_keeps_the_old_one(app, admin_client):
-    create_in_grid(admin_client, email="ops@example.com", role="staff", active="y", password=NEW_PASSWORD)
+    assert create_in_grid(admin_client, email="ops@example.com", role="staff", active="y",
+                          password=NEW_PASSWORD).status_code == 302
     before = user_row(app, "ops@example.com")
     response = edit_in_grid(admin_client, before.id, email="ops@example.com", role="viewer", password="")
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -64,7 +65,8 @@ def test_an_admin_edits_role_and_active_and_an_empty_password_keeps_the_old_one(
     assert (after.role, after.active) == ("viewer", False)
     assert after.password_hash == before.password_hash
     assert not can_log_in(app, "ops@example.com", NEW_PASSWORD)  # inactive now
-    edit_in_grid(admin_client, before.id, email="ops@example.com", role="viewer", active="y", password="")
+    reactivated = edit_in_grid(admin_client, before.id, email="ops@example.com", role="viewer", active="y", password="")
+    assert reactivated.status_code == 302, reactivated.get_data(as_text=True)
     assert user_row(app, "ops@example.com").active is True
     assert can_log_in(app, "ops@example.com", NEW_PASSWORD)  # the kept password still works
     create, demote, reactivate = user_audit(app, before.id)[:3]
@@ -76,7 +78,8 @@ def test_an_admin_edits_role_and_active_and_an_empty_password_keeps_the_old_one(
 
 
 def test_an_admin_changes_a_password_the_old_one_stops_working_and_the_audit_redacts_both_hashes(app, admin_client):
-    create_in_grid(admin_client, email="ops@example.com", role="staff", active="y", password=NEW_PASSWORD)
+    assert create_in_grid(admin_client, email="ops@example.com", role="staff", active="y",
+                          password=NEW_PASSWORD).status_code == 302
     user = user_row(app, "ops@example.com")
     changed = "a-whole-new-Passphrase"
     response = edit_in_grid(admin_client, user.id, email="ops@example.com", role="staff", active="y", password=changed)
@@ -110,7 +113,8 @@ def test_a_short_password_is_refused_with_a_form_error(app, admin_client):
 
 
 def test_an_email_already_taken_is_refused_with_a_form_error_whatever_its_case(app, admin_client):
-    create_in_grid(admin_client, email="ops@example.com", role="staff", active="y", password=NEW_PASSWORD)
+    assert create_in_grid(admin_client, email="ops@example.com", role="staff", active="y",
+                          password=NEW_PASSWORD).status_code == 302
     original = user_row(app, "ops@example.com")
     again = create_in_grid(admin_client, email="OPS@Example.com", role="admin", active="y", password="other-Pass-99")
     assert again.status_code == 200
