@@ -1,7 +1,7 @@
 """API keys: one decorator decides who may call what (role x endpoint), keys are never stored in plain text."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -9,11 +9,12 @@ from sqlalchemy import select, text
 
 from api import bp
 from extensions import db
-from models import ApiKey, Asset, AuditLog, Bucket, Client, JobRun, Suppression, UnitType, Webhook, utcnow
+from models import ApiKey, Asset, AuditLog, BillingReading, Bucket, Client, JobRun, Suppression, UnitType, Webhook, utcnow
 from webhooks.signing import new_secret, seal_secret
 from tests.api_helpers import bearer, make_client, make_key, make_unit_type, reading
 
 ROLES = ("admin", "ingest", "readonly")
+OCTOBER, NOVEMBER = datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 1, tzinfo=timezone.utc)
 RECORDS = ("clients", "unit-types", "buckets", "assets", "suppressions", "webhooks")
 
 BODIES = {  # a valid create body per record type (ids are the `records` fixture's)
@@ -41,9 +42,10 @@ MATRIX = [
     ("GET", "/api/v1/anomalies", None, {"admin", "readonly"}),
     ("GET", "/api/v1/webhooks/1/deliveries", None, {"admin"}),
     ("GET", "/api/v1/buckets/1/terms", None, {"admin"}),
-    ("POST", "/api/v1/buckets/1/terms", {}, {"admin"}),
+    ("POST", "/api/v1/buckets/1/terms", {"effective_from": "2027-01", "commit": "2", "base_price": "1",
+                                         "overage_price": "1"}, {"admin"}),
     ("GET", "/api/v1/true-ups", None, {"admin", "readonly"}),
-    ("POST", "/api/v1/billing/adjustments", {"period": "2026-10"}, {"admin"}),
+    ("POST", "/api/v1/billing/adjustments", {"period": "2026-10", "into": "2026-11"}, {"admin"}),
 ] + [
     (method, f"/api/v1/{name}{suffix}", body,
      {"admin", "ingest", "readonly"} if (name, method, suffix) == ("unit-types", "GET", "") else {"admin"})
@@ -62,7 +64,8 @@ def keys(app):
 @pytest.fixture
 def matrix_keys(app):
     """Keys per role, and records with id 1 that nothing depends on (so an allowed DELETE /1 succeeds): client 1
-    `Spare`, unit type 1 `cpu_hours`, asset 1, suppression 1, job run 1, webhook 1; bucket 1 is client 2's on unit type 2."""
+    `Spare`, unit type 1 `cpu_hours`, asset 1, suppression 1, job run 1, webhook 1; bucket 1 is client 2's on unit type 2;
+    2026-10 is finalized for client 2's bucket `Archive`."""
     make_unit_type(app, "cpu_hours")
     with app.app_context():
         spare, acme, gb = Client(name="Spare"), Client(name="Acme"), UnitType(name="gb", aggregation="max")
@@ -78,6 +81,14 @@ def matrix_keys(app):
             Webhook(url="https://hooks.example.com/a", events=["asset.silent"],
                     secret=seal_secret(new_secret(), app.config["SECRET_KEY"])),
         ])
+        db.session.commit()
+        archive = Bucket(client_id=acme.id, name="Archive", unit_type_id=gb.id, source_type="vmware")
+        db.session.add(archive)
+        db.session.commit()
+        db.session.add(BillingReading(  # a finalized period for POST /billing/adjustments (Archive's line only)
+            client_id=acme.id, bucket_id=archive.id, period_start=OCTOBER, period_end=NOVEMBER, total_usage=0,
+            commit=0, base_price=0, overage_price=0, base_cost=0, overage_units=0, overage_cost=0, buffer_units=0,
+            buffer_cost=0, final_cost=0, finalized=True, finalized_at=NOVEMBER, details={}))
         db.session.commit()
     return {role: make_key(app, role) for role in ROLES}
 
