@@ -44,7 +44,7 @@ def query_time(name: str) -> datetime | None:
 
 
 def reading_json(row: ReadingRow) -> dict:
-    return {"id": row.id, "asset_id": row.asset_id, "external_id": row.external_id, "source": row.source,
+    return {"asset_id": row.asset_id, "external_id": row.external_id, "source": row.source,
             "unit_type_id": row.unit_type_id, "unit_type": row.unit_type, "ts": row.ts.isoformat(),
             "value": decimal_text(row.value), "received_at": row.received_at.isoformat()}
 

@@ -333,7 +333,6 @@ class UnitTypeName(BaseModel):
 
 
 class ReadingOut(BaseModel):
-    id: int
     asset_id: int
     external_id: str
     source: str

@@ -13,9 +13,8 @@ from models import Asset, Reading, UnitType
 
 @dataclass(frozen=True, slots=True)
 class ReadingRow:
-    """One stored reading with the names a collector knows it by."""
+    """One stored reading with the names a collector knows it by (a reading is keyed by asset, unit type and ts)."""
 
-    id: int
     asset_id: int
     external_id: str
     source: str
@@ -31,7 +30,7 @@ def readings_page(session: Session, *, client_id: int | None = None, asset_id: i
                   page: int = 1, per_page: int = 100) -> tuple[list[ReadingRow], int]:
     """Readings with ts in [start, end), of one asset and unit type when given, of `client_id`'s assets only when
     given; ordered by asset, unit type and ts (the unique index); the page asked for and the total."""
-    query = (select(Reading.id, Reading.asset_id, Asset.external_id, Asset.source_type, Reading.unit_type_id,
+    query = (select(Reading.asset_id, Asset.external_id, Asset.source_type, Reading.unit_type_id,
                     UnitType.name, Reading.ts, Reading.value, Reading.received_at)
              .join(Asset, Asset.id == Reading.asset_id).join(UnitType, UnitType.id == Reading.unit_type_id))
     if client_id is not None:

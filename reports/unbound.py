@@ -55,7 +55,7 @@ def unbound_usage(session: Session, asset_ids: Sequence[int], now: datetime | No
             .correlate(pairs).scalar_subquery())
     rows = session.execute(
         select(pairs.c.asset_id, pairs.c.unit_type_id, UnitType.name, UnitType.aggregation, UnitType.base_price,
-               UnitType.overage_price, func.sum(Reading.value), func.max(Reading.value), func.count(Reading.id), last)
+               UnitType.overage_price, func.sum(Reading.value), func.max(Reading.value), func.count(Reading.ts), last)
         .join(UnitType, UnitType.id == pairs.c.unit_type_id)
         .outerjoin(Reading, in_month)
         .group_by(pairs.c.asset_id, pairs.c.unit_type_id, UnitType.name, UnitType.aggregation, UnitType.base_price,

@@ -30,6 +30,8 @@ API_ROLES = {  # endpoint -> key roles allowed (api_auth); every other endpoint 
     "api.silent_assets": {"admin", "readonly"},
     "api.anomalies": {"admin", "readonly"},
     "api.list_true_ups": {"admin", "readonly"},
+    "api.get_readings": {"admin", "ingest", "readonly"},  # collectors read back their readings
+    "api.unit_types_list": {"admin", "ingest", "readonly"},  # names only for ingest and readonly keys
 }
 SCOPED_REFUSED = {  # what an admin key scoped to one client may not do (records of every client, global records)
     "api.clients_create", "api.run_billing", "api.run_projections", "api.unit_types_create", "api.unit_types_patch",
