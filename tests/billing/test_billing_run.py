@@ -209,3 +209,119 @@ def test_a_run_that_fails_leaves_the_lines_as_they_were(app):
         db.session.rollback()
         assert [(line.id, figures(line)) for line in lines()] == before
         assert db.session.scalar(select(AuditLog.id).order_by(AuditLog.id.desc()).limit(1)) == audits
+
+
+def test_replacing_a_line_audits_its_old_and_new_figures_as_plain_text(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "10")])
+        storage = bucket("storage", "sum", [a], commit="5", base="1", overage="2")
+        db.session.commit()
+        bill_period(db.session, OCT)
+        (first,) = lines()
+        readings(a, [(OCT_TS.format(9), "1")])
+        db.session.commit()
+        bill_period(db.session, OCT)
+        (second,) = lines()
+        deleted, created = db.session.execute(select(AuditLog.record_id, AuditLog.old_values, AuditLog.new_values)
+                                              .where(AuditLog.table == "billing_readings",
+                                                     AuditLog.id > 0).order_by(AuditLog.id)).all()[1:]
+        # the replaced line: U = 10, C = 5: base 5.00, overage 5 × 2 = 10.00, final 15.00
+        assert deleted.record_id == str(first.id) and deleted.new_values is None
+        old = deleted.old_values
+        assert (old["bucket_id"], old["finalized"], old["period_start"]) == (storage.id, False, OCT.isoformat())
+        assert (D(old["total_usage"]), D(old["overage_units"]), D(old["final_cost"])) == (D("10"), D("5"), D("15"))
+        assert isinstance(old["final_cost"], str) and isinstance(old["commit"], str)
+        # its replacement: U = 11: overage 6 × 2 = 12.00, final 17.00
+        assert created.record_id == str(second.id) and created.old_values is None
+        new = created.new_values
+        assert (D(new["total_usage"]), D(new["final_cost"]), new["period_start"]) == (D("11"), D("17"), OCT.isoformat())
+        assert set(new) == set(old) == {"client_id", "bucket_id", "period_start", "total_usage", "commit",
+                                        "base_price", "overage_price", "base_cost", "overage_cost", "buffer_units",
+                                        "buffer_cost", "overage_units", "final_cost", "finalized"}
+
+
+def test_finalizing_a_period_finalizes_only_the_adjustment_lines_posted_into_it(app):
+    from billing.adjustments import post_adjustments
+
+    jul, aug, sep = (NOV.replace(month=m) for m in (7, 8, 9))
+    with app.app_context():
+        a = asset("vm-a")
+        bucket("storage", "sum", [a], commit="0", overage="1")
+        readings(a, [("2026-07-02T12:00:00+00:00", "1"), ("2026-08-02T12:00:00+00:00", "2")],
+                 received_at=utcnow() - timedelta(days=30))
+        db.session.commit()
+        bill_period(db.session, jul, finalize=True)
+        bill_period(db.session, aug, finalize=True)
+        late = utcnow() + timedelta(seconds=1)
+        readings(a, [("2026-07-03T12:00:00+00:00", "3"), ("2026-08-03T12:00:00+00:00", "4")], received_at=late)
+        db.session.commit()
+        post_adjustments(db.session, aug, sep)  # +4.00 into September
+        post_adjustments(db.session, jul, OCT)  # +3.00 into October
+        adjustment = {line.adjusts_period: line for line in lines() if line.adjusts_period is not None}
+        # billing September without finalizing leaves its adjustment open
+        assert bill_period(db.session, sep).adjustments == 0
+        assert not lines()[-1].finalized
+        summary = bill_period(db.session, sep, finalize=True)
+        assert summary.adjustments == 1 and "1 adjustment line(s) finalized with it" in summary.message
+        db.session.expire_all()
+        into_sep, into_oct = db.session.get(BillingReading, adjustment[aug].id), db.session.get(BillingReading,
+                                                                                               adjustment[jul].id)
+        ordinary = db.session.scalar(select(BillingReading).where(BillingReading.period_start == sep,
+                                                                  BillingReading.adjusts_period.is_(None)))
+        assert (into_sep.finalized, into_sep.final_cost, into_sep.finalized_at) == (True, D("4.00"),
+                                                                                   ordinary.finalized_at)
+        assert (into_oct.finalized, into_oct.finalized_at) == (False, None)
+        (audit,) = db.session.execute(select(AuditLog.action, AuditLog.old_values, AuditLog.new_values).where(
+            AuditLog.table == "billing_readings", AuditLog.record_id == str(into_sep.id),
+            AuditLog.action == "update")).all()
+        assert audit.old_values == {"finalized": False}
+        assert audit.new_values == {"finalized": True, "finalized_at": ordinary.finalized_at.isoformat()}
+        # finalizing September again finalizes nothing more and keeps the adjustment's moment
+        again = bill_period(db.session, sep, finalize=True)
+        assert again.adjustments == 0 and "adjustment" not in again.message
+        db.session.expire_all()
+        assert db.session.get(BillingReading, adjustment[aug].id).finalized_at == ordinary.finalized_at
+
+
+def test_late_readings_start_at_the_period_start_and_after_the_finalizing_moment(app):
+    with app.app_context():
+        a = asset("vm-a")
+        bucket("storage", "sum", [a])
+        readings(a, [(OCT_TS.format(2), "1")], received_at=utcnow() - timedelta(days=20))
+        db.session.commit()
+        bill_period(db.session, OCT, finalize=True)
+        (line,) = lines()
+        # received at the finalizing moment itself: not after it, not late
+        readings(a, [(OCT_TS.format(3), "1")], received_at=line.finalized_at)
+        after = line.finalized_at + timedelta(microseconds=1)
+        # the period's first instant counts; the instant before it (September) does not
+        readings(a, [("2026-10-01T00:00:00+00:00", "1"), ("2026-09-30T23:59:59.999999+00:00", "1")],
+                 received_at=after)
+        db.session.commit()
+        assert late_readings(db.session, [line.id]) == {line.id: 1}
+        assert bill_period(db.session, OCT).late_readings == 1
+
+
+def test_a_finalized_adjustment_line_counts_no_late_readings_of_its_own(app):
+    from billing.adjustments import post_adjustments
+
+    sep = NOV.replace(month=9)
+    with app.app_context():
+        a = asset("vm-a")
+        bucket("storage", "sum", [a], commit="0", overage="1")
+        readings(a, [("2026-09-02T12:00:00+00:00", "1")], received_at=utcnow() - timedelta(days=60))
+        db.session.commit()
+        bill_period(db.session, sep, finalize=True)
+        readings(a, [("2026-09-03T12:00:00+00:00", "2")], received_at=utcnow() + timedelta(seconds=1))
+        db.session.commit()
+        post_adjustments(db.session, sep, OCT)
+        bill_period(db.session, OCT, finalize=True)
+        ordinary, adjustment = (db.session.scalar(select(BillingReading).where(
+            BillingReading.period_start == OCT, which)) for which in (BillingReading.adjusts_period.is_(None),
+                                                                     BillingReading.adjusts_period.is_not(None)))
+        assert adjustment.finalized
+        readings(a, [(OCT_TS.format(5), "7")], received_at=adjustment.finalized_at + timedelta(seconds=1))
+        db.session.commit()
+        # October's late reading is counted once, on its ordinary line, never on the adjustment posted into it
+        assert late_readings(db.session, [ordinary.id, adjustment.id]) == {ordinary.id: 1}
