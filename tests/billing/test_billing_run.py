@@ -325,3 +325,56 @@ def test_a_finalized_adjustment_line_counts_no_late_readings_of_its_own(app):
         db.session.commit()
         # October's late reading is counted once, on its ordinary line, never on the adjustment posted into it
         assert late_readings(db.session, [ordinary.id, adjustment.id]) == {ordinary.id: 1}
+
+
+def test_a_line_names_its_bucket_aggregation_and_unit_type(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "4")], unit=unit_type("vcpu"))
+        bucket("compute", "max", [a], commit="4", unit=unit_type("vcpu"))
+        db.session.commit()
+        bill_period(db.session, OCT)
+        (line,) = lines()
+        header = {k: v for k, v in line.details.items() if k != "assets"}
+        assert header == {"aggregation": "max", "unit_type": "vcpu", "bucket": "compute", "status": "at"}
+
+
+def test_a_bucket_without_a_contract_term_stops_the_run_and_writes_nothing(app):
+    from sqlalchemy import delete
+
+    from models import BucketTerm
+
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "4")])
+        bucket("priced", "sum", [a], commit="1")
+        bare = bucket("bare", "sum", [a])
+        db.session.execute(delete(BucketTerm).where(BucketTerm.bucket_id == bare.id))
+        db.session.commit()
+        with pytest.raises(ValueError) as refused:
+            bill_period(db.session, OCT)
+        assert str(refused.value) == f"bucket {bare.id} (bare) has no contract term"
+        db.session.rollback()
+        assert lines() == []
+
+
+def test_every_asset_of_a_bucket_over_5000_assets_is_named_on_its_line(app):
+    from sqlalchemy import insert
+
+    from ingest.store import NewReading, store_readings
+    from models import Asset, bucket_assets
+
+    with app.app_context():
+        gb = unit_type()
+        storage = bucket("storage", "sum", [], commit="0", overage="1")
+        count = 5001  # the external ids are looked up 5,000 at a time
+        db.session.execute(insert(Asset), [{"external_id": f"vm-{n:04d}", "source_type": "vm", "name": "",
+                                            "acknowledged": True, "enabled": True, "client_id": storage.client_id}
+                                           for n in range(count)])
+        ids = list(db.session.scalars(select(Asset.id).order_by(Asset.id)))
+        db.session.execute(insert(bucket_assets), [{"bucket_id": storage.id, "asset_id": i} for i in ids])
+        store_readings(db.session, [NewReading(i, gb.id, OCT.replace(day=2), D(1)) for i in ids])
+        db.session.commit()
+        assert bill_period(db.session, OCT).total_cost == D("5001.00")
+        (line,) = lines()
+        assert [entry["external_id"] for entry in line.details["assets"]] == [f"vm-{n:04d}" for n in range(count)]
