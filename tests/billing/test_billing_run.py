@@ -378,3 +378,27 @@ def test_every_asset_of_a_bucket_over_5000_assets_is_named_on_its_line(app):
         assert bill_period(db.session, OCT).total_cost == D("5001.00")
         (line,) = lines()
         assert [entry["external_id"] for entry in line.details["assets"]] == [f"vm-{n:04d}" for n in range(count)]
+
+
+def test_a_run_reports_its_progress_in_order_and_its_summary_in_words(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "1234.5")], received_at=utcnow() - timedelta(days=20))
+        bucket("storage", "sum", [a], commit="0", overage="1")
+        bucket("peak", "max", [a], commit="2000", base="1")
+        db.session.commit()
+        calls: list[tuple[int, str]] = []
+        summary = bill_period(db.session, OCT, progress=lambda percent, message: calls.append((percent, message)))
+        assert calls[:2] == [(2, "Billing 2026-10: finding buckets"), (5, "Billing 2026-10: 2 bucket(s) to compute")]
+        assert calls[-2:] == [(90, "Billing 2026-10: writing 2 line(s)"), (100, "Billing 2026-10: done")]
+        # usage.py's steps (0% and 95%) are placed in 5..85%: 5 + 95 × 80 // 100 = 81
+        assert calls[2:-2] == [(5, "Billing 2026-10: sum, max, avg and count"), (81, "Billing 2026-10: adding up")]
+        # storage 1234.50 + peak base 2000 × 1 = 2000.00
+        assert summary.message == "2026-10: 2 bucket(s) billed, total $3,234.50."
+        final = bill_period(db.session, OCT, finalize=True)
+        assert final.message == "2026-10: 2 bucket(s) billed and finalized, total $3,234.50."
+        readings(a, [(OCT_TS.format(3), "1")], received_at=utcnow() + timedelta(seconds=1))
+        db.session.commit()
+        again = bill_period(db.session, OCT)
+        assert again.message == ("2026-10: 0 bucket(s) billed, total $0.00; 2 finalized line(s) kept unchanged "
+                                 "(2 late reading(s) not billed).")
