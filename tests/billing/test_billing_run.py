@@ -402,3 +402,19 @@ def test_a_run_reports_its_progress_in_order_and_its_summary_in_words(app):
         again = bill_period(db.session, OCT)
         assert again.message == ("2026-10: 0 bucket(s) billed, total $0.00; 2 finalized line(s) kept unchanged "
                                  "(2 late reading(s) not billed).")
+
+
+def test_billing_a_period_leaves_the_open_lines_of_other_periods_alone(app):
+    sep = NOV.replace(month=9)
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [("2026-09-02T12:00:00+00:00", "3"), (OCT_TS.format(2), "5")])
+        bucket("storage", "sum", [a], commit="0", overage="1")
+        db.session.commit()
+        bill_period(db.session, sep)
+        (september,) = lines()
+        bill_period(db.session, OCT)
+        bill_period(db.session, OCT)
+        assert [(line.id, line.period_start, line.final_cost) for line in lines() if line.period_start == sep] == [
+            (september.id, sep, D("3.00"))]
+        assert [line.final_cost for line in lines() if line.period_start == OCT] == [D("5.00")]
