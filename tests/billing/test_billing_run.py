@@ -418,3 +418,30 @@ def test_billing_a_period_leaves_the_open_lines_of_other_periods_alone(app):
         assert [(line.id, line.period_start, line.final_cost) for line in lines() if line.period_start == sep] == [
             (september.id, sep, D("3.00"))]
         assert [line.final_cost for line in lines() if line.period_start == OCT] == [D("5.00")]
+
+
+def test_a_finalized_adjustment_does_not_stand_for_its_buckets_own_line(app):
+    from billing.adjustments import post_adjustments
+
+    sep = NOV.replace(month=9)
+    with app.app_context():
+        a = asset("vm-a")
+        storage = bucket("storage", "sum", [a], commit="0", overage="1")
+        readings(a, [("2026-09-02T12:00:00+00:00", "1"), (OCT_TS.format(2), "6")],
+                 received_at=utcnow() - timedelta(days=60))
+        db.session.commit()
+        bill_period(db.session, sep, finalize=True)
+        readings(a, [("2026-09-03T12:00:00+00:00", "2")], received_at=utcnow() + timedelta(seconds=1))
+        db.session.commit()
+        post_adjustments(db.session, sep, OCT)
+        # October is finalized while the bucket is disabled: only its adjustment (+2.00) is finalized
+        storage.enabled = False
+        db.session.commit()
+        assert bill_period(db.session, OCT, finalize=True).adjustments == 1
+        storage.enabled = True
+        db.session.commit()
+        summary = bill_period(db.session, OCT)
+        assert (summary.lines, summary.kept_finalized, summary.total_cost) == (1, 0, D("6.00"))
+        assert sorted((line.adjusts_period is None, line.finalized, line.final_cost)
+                      for line in lines() if line.period_start == OCT) == [(False, True, D("2.00")),
+                                                                           (True, False, D("6.00"))]
