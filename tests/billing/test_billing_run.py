@@ -400,6 +400,7 @@ def test_a_run_reports_its_progress_in_order_and_its_summary_in_words(app):
         readings(a, [(OCT_TS.format(3), "1")], received_at=utcnow() + timedelta(seconds=1))
         db.session.commit()
         again = bill_period(db.session, OCT)
+        assert str(again.total_cost) == "0.00"  # a Decimal in cents even with no line
         assert again.message == ("2026-10: 0 bucket(s) billed, total $0.00; 2 finalized line(s) kept unchanged "
                                  "(2 late reading(s) not billed).")
 
@@ -441,7 +442,9 @@ def test_a_finalized_adjustment_does_not_stand_for_its_buckets_own_line(app):
         storage.enabled = True
         db.session.commit()
         summary = bill_period(db.session, OCT)
-        assert (summary.lines, summary.kept_finalized, summary.total_cost) == (1, 0, D("6.00"))
+        # September's late reading belongs to September's line: October's run reports none
+        assert (summary.lines, summary.kept_finalized, summary.total_cost, summary.late_readings) == (
+            1, 0, D("6.00"), 0)
         assert sorted((line.adjusts_period is None, line.finalized, line.final_cost)
                       for line in lines() if line.period_start == OCT) == [(False, True, D("2.00")),
                                                                            (True, False, D("6.00"))]
