@@ -38,7 +38,7 @@ MODULES: dict[str, list[str]] = {
                          "tests/billing/test_billing_run.py"],
     "billing/amounts.py": ["tests/views/test_forms.py", "tests/api/test_api_records.py"],
     "billing/binding.py": ["tests/billing/test_provisioning.py", "tests/reports/test_reports_unbound.py"],
-    "billing/run.py": BILLING_RUN,
+    "billing/run.py": [*BILLING_RUN, "tests/billing/test_time_weighted.py"],
     "billing/export.py": ["tests/billing/test_export_names.py", "tests/jobs/test_billing_jobs.py"],
     "billing/provisioning.py": ["tests/billing/test_provisioning.py"],
     "ingest/batch.py": ["tests/ingest/test_batch_rules.py", "tests/api/test_api_ingest.py",

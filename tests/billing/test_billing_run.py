@@ -448,3 +448,59 @@ def test_a_finalized_adjustment_does_not_stand_for_its_buckets_own_line(app):
         assert sorted((line.adjusts_period is None, line.finalized, line.final_cost)
                       for line in lines() if line.period_start == OCT) == [(False, True, D("2.00")),
                                                                            (True, False, D("6.00"))]
+
+
+def test_billing_is_allowed_from_a_periods_start_and_finalizing_after_its_end():
+    from datetime import datetime, timezone
+
+    from billing.run import check_billable
+
+    now = datetime(2026, 12, 15, tzinfo=timezone.utc)
+    dec, jan = NOV.replace(month=12), NOV.replace(year=2027, month=1)
+    check_billable(dec, now=now)  # the open month may be billed
+    check_billable(NOV, finalize=True, now=now)  # the month before may be finalized
+    with pytest.raises(ValueError) as future:
+        check_billable(jan, now=now)
+    assert str(future.value) == "2027-01 is in the future; only started periods can be billed"
+    with pytest.raises(ValueError) as open_month:
+        check_billable(dec, finalize=True, now=now)
+    assert str(open_month.value) == ("2026-12 has not ended yet; it can be billed now but finalized only once it "
+                                     "is over")
+
+
+def test_a_line_is_calculated_and_finalized_at_one_moment(app):
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "1")])
+        bucket("storage", "sum", [a])
+        db.session.commit()
+        before = utcnow()
+        bill_period(db.session, OCT, finalize=True)
+        (line,) = lines()
+        assert line.calculated_at == line.finalized_at and before <= line.calculated_at <= utcnow()
+
+
+def test_late_readings_are_counted_for_every_line_of_a_period_over_1000_lines(app):
+    from sqlalchemy import insert
+
+    from models import Bucket, BucketTerm, bucket_assets
+
+    with app.app_context():
+        a = asset("vm-a")
+        readings(a, [(OCT_TS.format(2), "1")], received_at=utcnow() - timedelta(days=20))
+        first = bucket("bucket-0000", "sum", [a])
+        count = 1001  # lines are counted 1,000 at a time
+        db.session.execute(insert(Bucket), [{"client_id": first.client_id, "name": f"bucket-{n:04d}",
+                                             "unit_type_id": first.unit_type_id, "source_type": "vm",
+                                             "aggregation": "sum"} for n in range(1, count)])
+        ids = list(db.session.scalars(select(Bucket.id).where(Bucket.id != first.id)))
+        db.session.execute(insert(bucket_assets), [{"bucket_id": i, "asset_id": a.id} for i in ids])
+        db.session.execute(insert(BucketTerm), [{"bucket_id": i, "effective_from": OCT} for i in ids])
+        db.session.commit()
+        assert bill_period(db.session, OCT, finalize=True).lines == count
+        finalized_at = lines()[0].finalized_at
+        readings(a, [(OCT_TS.format(3), "1")], received_at=finalized_at + timedelta(seconds=1))
+        db.session.commit()
+        line_ids = [line.id for line in lines()]
+        assert late_readings(db.session, line_ids) == {line_id: 1 for line_id in line_ids}
+        assert bill_period(db.session, OCT).late_readings == count
