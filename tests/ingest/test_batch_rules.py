@@ -39,11 +39,11 @@ def test_years_2_to_9998_are_the_accepted_range(app):
     make_unit_type(app, "cpu_hours")
     with app.app_context():
         result = ingest([reading("a", ts="0001-12-31T23:00:00Z"), reading("b", ts="9999-01-01T00:00:00Z"),
-                         reading("c", ts="9998-01-01T00:00:00Z")])
-        # 9998 is inside the years but in the future; 1 and 9999 are outside the years
+                         reading("c", ts="9998-01-01T00:00:00Z"), reading("d", ts="0002-01-01T12:00:00Z")])
+        # 9998 is inside the years but in the future; 1 and 9999 are outside the years; 2 is taken
         assert reasons(result) == {0: "timestamp: year must be 2 to 9998", 1: "timestamp: year must be 2 to 9998",
                                    2: "timestamp: is more than 5 minutes in the future"}
-        assert result.accepted == 0
+        assert result.accepted == 1 == stored()
 
 
 def test_a_reading_for_an_archived_month_is_refused_and_the_months_around_it_are_taken(app):
@@ -80,6 +80,16 @@ def test_a_timestamp_must_be_a_date_and_time_with_a_zone_of_at_most_64_character
     with app.app_context():
         result = ingest([reading("a", ts=ts)])
         assert reasons(result) == {0: "timestamp: must be an ISO 8601 date and time with a timezone (Z or ±hh:mm), "
+                                      "e.g. 2026-11-01T10:00:00Z"}
+
+
+@pytest.mark.parametrize("ts", [["2026-11-01T10:00:00Z"], {"at": "2026-11-01T10:00:00Z"}, 1764000000, None])
+def test_a_timestamp_that_is_no_text_is_rejected_alone(app, ts):
+    make_unit_type(app, "cpu_hours")
+    with app.app_context():
+        result = ingest([reading("a", ts="2026-11-01T10:00:00Z"), {**reading("b"), "timestamp": ts}])
+        assert result.accepted == 1
+        assert reasons(result) == {1: "timestamp: must be an ISO 8601 date and time with a timezone (Z or ±hh:mm), "
                                       "e.g. 2026-11-01T10:00:00Z"}
 
 
