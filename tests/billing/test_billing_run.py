@@ -480,7 +480,7 @@ def test_a_line_is_calculated_and_finalized_at_one_moment(app):
         assert line.calculated_at == line.finalized_at and before <= line.calculated_at <= utcnow()
 
 
-def test_late_readings_are_counted_for_every_line_of_a_period_over_1000_lines(app):
+def test_late_readings_are_counted_for_every_line_of_a_period_over_2000_lines(app):
     from sqlalchemy import insert
 
     from models import Bucket, BucketTerm, bucket_assets
@@ -489,7 +489,7 @@ def test_late_readings_are_counted_for_every_line_of_a_period_over_1000_lines(ap
         a = asset("vm-a")
         readings(a, [(OCT_TS.format(2), "1")], received_at=utcnow() - timedelta(days=20))
         first = bucket("bucket-0000", "sum", [a])
-        count = 1001  # lines are counted 1,000 at a time
+        count = 2001  # lines are counted 1,000 at a time: three chunks, the last of one line
         db.session.execute(insert(Bucket), [{"client_id": first.client_id, "name": f"bucket-{n:04d}",
                                              "unit_type_id": first.unit_type_id, "source_type": "vm",
                                              "aggregation": "sum"} for n in range(1, count)])
