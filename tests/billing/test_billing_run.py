@@ -393,6 +393,7 @@ def test_a_run_reports_its_progress_in_order_and_its_summary_in_words(app):
         assert calls[-2:] == [(90, "Billing 2026-10: writing 2 line(s)"), (100, "Billing 2026-10: done")]
         # usage.py's steps (0% and 95%) are placed in 5..85%: 5 + 95 × 80 // 100 = 81
         assert calls[2:-2] == [(5, "Billing 2026-10: sum, max, avg and count"), (81, "Billing 2026-10: adding up")]
+        assert all(type(percent) is int for percent, _ in calls)  # whole percents, as the job's progress column
         # storage 1234.50 + peak base 2000 × 1 = 2000.00
         assert summary.message == "2026-10: 2 bucket(s) billed, total $3,234.50."
         final = bill_period(db.session, OCT, finalize=True)

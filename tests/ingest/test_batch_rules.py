@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -96,7 +98,8 @@ def test_a_timestamp_that_is_no_text_is_rejected_alone(app, ts):
 def test_a_64_character_timestamp_is_taken(app):
     make_unit_type(app, "cpu_hours")
     with app.app_context():
-        ts = "2026-11-01T10:00:00." + "0" * 43 + "Z"
+        # a text never seen before in this process (texts that passed once are not checked again)
+        ts = "2026-11-01T10:00:00." + str(uuid.uuid4().int).ljust(43, "0")[:43] + "Z"
         assert len(ts) == 64
         assert ingest([reading("a", ts=ts)]).accepted == 1
 
@@ -135,3 +138,19 @@ def test_suppressed_readings_are_counted_and_the_rest_stored(app):
         assert stored() == 1
         plain = ingest([reading("keep", ts="2026-11-01T12:00:00Z")])
         assert (plain.accepted, plain.suppressed) == (1, 0)
+
+
+def test_the_archived_month_is_the_utc_month_whatever_the_machines_time_zone(app, monkeypatch):
+    make_unit_type(app, "cpu_hours")
+    with app.app_context():
+        db.session.add(ArchivedMonth(period_start=datetime(2026, 9, 1, tzinfo=timezone.utc), status="archived"))
+        db.session.commit()
+        # 2026-08-31 20:00 UTC is already September 1st in Auckland (+12:00): the month is August, not archived
+        monkeypatch.setenv("TZ", "Pacific/Auckland")
+        time.tzset()
+        try:
+            result = ingest([reading("a", ts="2026-08-31T20:00:00Z"), reading("a", ts="2026-09-30T20:00:00Z")])
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+        assert (result.accepted, list(reasons(result))) == (1, [1])
