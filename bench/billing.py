@@ -55,7 +55,8 @@ def make_engine(url: str) -> sa.Engine:
 
 def generate(url: str, assets: int, buckets: int, readings: int) -> None:
     """A fresh schema and the data, generated inside the database (recursive CTE / generate_series)."""
-    from database import triggers  # noqa: F401  (registers the tables and their finalized-line triggers)
+    import models  # noqa: F401  (registers the tables)
+    from database import triggers  # noqa: F401  (and their finalized-line triggers)
     from extensions import db
 
     if url.startswith("postgresql"):
