@@ -229,6 +229,7 @@ def restart_allowed() -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a restart may wait up to 240 s for the shutdown checkpoint
 @pytest.mark.skipif(not restart_allowed(), reason="restarts the shared PostgreSQL server: needs DATABASE_URL and "
                                                   "METERDESK_DB_RESTART_TEST=1, or CI=true without xdist workers")
 def test_database_restart_under_load_gives_clean_503s_and_loses_nothing(app, tmp_path):
