@@ -218,22 +218,22 @@ def test_replacing_a_line_audits_its_old_and_new_figures_as_plain_text(app):
         storage = bucket("storage", "sum", [a], commit="5", base="1", overage="2")
         db.session.commit()
         bill_period(db.session, OCT)
-        (first,) = lines()
+        first_id = lines()[0].id
         readings(a, [(OCT_TS.format(9), "1")])
         db.session.commit()
         bill_period(db.session, OCT)
-        (second,) = lines()
+        second_id = lines()[0].id
         deleted, created = db.session.execute(select(AuditLog.record_id, AuditLog.old_values, AuditLog.new_values)
                                               .where(AuditLog.table == "billing_readings",
                                                      AuditLog.id > 0).order_by(AuditLog.id)).all()[1:]
         # the replaced line: U = 10, C = 5: base 5.00, overage 5 × 2 = 10.00, final 15.00
-        assert deleted.record_id == str(first.id) and deleted.new_values is None
+        assert deleted.record_id == str(first_id) and deleted.new_values is None
         old = deleted.old_values
         assert (old["bucket_id"], old["finalized"], old["period_start"]) == (storage.id, False, OCT.isoformat())
         assert (D(old["total_usage"]), D(old["overage_units"]), D(old["final_cost"])) == (D("10"), D("5"), D("15"))
         assert isinstance(old["final_cost"], str) and isinstance(old["commit"], str)
         # its replacement: U = 11: overage 6 × 2 = 12.00, final 17.00
-        assert created.record_id == str(second.id) and created.old_values is None
+        assert created.record_id == str(second_id) and created.old_values is None
         new = created.new_values
         assert (D(new["total_usage"]), D(new["final_cost"]), new["period_start"]) == (D("11"), D("17"), OCT.isoformat())
         assert set(new) == set(old) == {"client_id", "bucket_id", "period_start", "total_usage", "commit",
