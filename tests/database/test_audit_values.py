@@ -109,3 +109,19 @@ def test_orm_changes_record_their_values_and_a_field_set_from_nothing(app):
         created_month, deleted_month = rows("archived_months")
         assert created_month.record_id == deleted_month.record_id == str(month.period_start)
         assert deleted_month.old_values["file"] == "2026-01.csv.gz" and deleted_month.new_values is None
+
+
+def test_a_changed_password_is_audited_redacted_on_both_sides(app):
+    from models import User
+
+    with app.app_context():
+        user = User(email="ops@example.com", password_hash="scrypt:old-hash", role="staff")
+        db.session.add(user)
+        db.session.commit()
+        assert user.password_hash == "scrypt:old-hash"  # loaded, as the password form loads it
+        user.password_hash, user.role = "scrypt:new-hash", "admin"
+        db.session.commit()
+        update = [r for r in rows("users") if r.action == "update"][-1]
+        fields = ("password_hash", "role")  # (a new password also moves session_version on)
+        assert {k: update.old_values[k] for k in fields} == {"password_hash": "[redacted]", "role": "staff"}
+        assert {k: update.new_values[k] for k in fields} == {"password_hash": "[redacted]", "role": "admin"}
