@@ -111,13 +111,20 @@ def _check_size(count: int) -> None:
         raise BadBatch(413, f"at most {MAX_ITEMS:,} readings per request; got {count:,}")
 
 
+# 16 digits or more in a row (17 characters when one is a dot): more than a double holds exactly. Digits inside
+# strings match too; they only send the body the exact, slower way.
+LONG_NUMBER = re.compile(rb"[0-9]{16}|[0-9.]{17}")
+
+
 def parse_batch(raw: bytes) -> tuple[list[tuple[int, ReadingIn]], list[dict[str, Any]]]:
     """Parse a request body into valid items (with their index) and rejected ones; raises BadBatch.
 
-    A plain list whose items are all valid is parsed and validated by pydantic straight from the bytes. Otherwise
-    JSON integers are read as Decimal (no digit limit), so a 5,000-digit value is one rejected item, not a bad
-    body; NaN and Infinity are read too, and rejected item by item."""
-    if raw.lstrip()[:1] == b"[":
+    A plain list whose items are all valid is parsed and validated by pydantic straight from the bytes, unless the
+    body holds a number of 16 digits or more: pydantic reads JSON numbers as doubles (15 digits exact), so
+    123456789012.123456 would come out as 123456789012.12346. Otherwise JSON numbers are read as Decimal, exactly
+    and with no digit limit, so a 5,000-digit value is one rejected item, not a bad body; NaN and Infinity are read
+    too, and rejected item by item."""
+    if raw.lstrip()[:1] == b"[" and not LONG_NUMBER.search(raw):
         try:
             parsed = ITEMS.validate_json(raw)
         except ValidationError:
@@ -126,7 +133,7 @@ def parse_batch(raw: bytes) -> tuple[list[tuple[int, ReadingIn]], list[dict[str,
             _check_size(len(parsed))
             return list(enumerate(parsed)), []
     try:
-        data = json.loads(raw, parse_int=Decimal)
+        data = json.loads(raw, parse_int=Decimal, parse_float=Decimal)
     except RecursionError:
         raise BadBatch(400, "the body must be JSON nested less deeply") from None
     except ValueError:

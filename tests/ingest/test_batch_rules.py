@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -154,3 +155,28 @@ def test_the_archived_month_is_the_utc_month_whatever_the_machines_time_zone(app
             monkeypatch.undo()
             time.tzset()
         assert (result.accepted, list(reasons(result))) == (1, [1])
+
+
+@pytest.mark.parametrize("shape", ["list", "wrapped", "one bad item"])
+def test_a_value_of_18_digits_sent_as_a_json_number_is_stored_to_the_millionth(app, shape):
+    """A double holds 15 digits: 123456789012.123456 must not come back as 123456789012.12346, on any parse path."""
+    make_unit_type(app, "cpu_hours")
+    body = ('[{"asset_id": "a", "source": "vmware", "unit_type": "cpu_hours", "value": 123456789012.123456, '
+            '"timestamp": "2026-11-20T11:00:00Z"}, {"asset_id": "b", "source": "vmware", "unit_type": "cpu_hours", '
+            '"value": 0.1, "timestamp": "2026-11-20T11:00:00Z"}'
+            + (', {"asset_id": "c"}' if shape == "one bad item" else "") + "]")
+    if shape == "wrapped":
+        body = '{"readings": ' + body + "}"
+    with app.app_context():
+        result = ingest(None, raw=body.encode())
+        assert result.accepted == 2
+        values = db.session.scalars(select(Reading.value).order_by(Reading.value)).all()
+    assert values == [Decimal("0.1"), Decimal("123456789012.123456")]
+
+
+def test_numbers_of_up_to_15_digits_read_the_same_on_the_fast_and_the_exact_path():
+    items = [reading(f"vm-{i}", value=v) for i, v in enumerate([0.1, 1.5, 999999999.999999, 1e-6, 12345.000001, 0])]
+    raw = json.dumps(items).encode()
+    fast = [item["value"] for _, item in parse_batch(raw)[0]]
+    exact = [item["value"] for _, item in parse_batch(raw.replace(b"[", b'{"readings": [', 1) + b"}")[0]]
+    assert fast == exact == [Decimal(str(v)) for v in [0.1, 1.5, 999999999.999999, 1e-6, 12345.000001, 0]]

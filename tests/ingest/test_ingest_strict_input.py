@@ -103,8 +103,8 @@ def test_a_5000_digit_value_is_rejected_alone_and_the_rest_stored(app, client, i
 
 
 @pytest.mark.parametrize("literal, reason", [
-    ("1e999999", "value: Input should be a finite number"),
-    ("-1e999999", "value: Input should be a finite number"),
+    ("1e999999", "value: Input should be less than 1E+12"),  # JSON numbers are read exactly, as Decimal
+    ("-1e999999", "value: Input should be greater than or equal to 0"),
     ("NaN", "value: Input should be a finite number"),
     ("Infinity", "value: Input should be a finite number"),
     ("-Infinity", "value: Input should be a finite number"),
