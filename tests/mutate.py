@@ -53,7 +53,8 @@ KILLED = {1, 3}
 def _setup_cfg(module: str, tests: list[str]) -> str:
     lines = ["[mutmut]", "source_paths=", *[f"    {p}" for p in CODE], f"only_mutate={module}", "also_copy=",
              *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args=", "    -p", "    no:xdist", "    -p",
-             "    no:cacheprovider", "    -m", "    not browser", "pytest_add_cli_args_test_selection=",
+             "    no:cacheprovider", "    -m", "    not browser", "    --hypothesis-profile=mutate",
+             "pytest_add_cli_args_test_selection=",
              *[f"    {t}" for t in tests if (ROOT / t).exists()]]
     return "\n".join(lines) + "\n"
 
