@@ -2,6 +2,7 @@
 and "Bind to client bucket" on the Unbound Assets page, through the plain functions."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -58,6 +59,24 @@ def test_usage_is_unbound_from_the_last_60_days_to_the_second(app):
         assert UNBOUND_WINDOW == timedelta(days=60)
         assert [tuple(p) for p in pairs] == [(inside.id, vm.id)]
         assert by_default == []  # 60 days before "now" has passed for `inside` too
+
+
+def test_the_window_ends_now_in_utc_whatever_the_machines_time_zone(app, monkeypatch):
+    with app.app_context():
+        vm, _ = units()
+        acme = Client(name="Acme")
+        # 60 days and 6 hours ago: outside the window; a naive local "now" on a UTC-12 machine would take it in
+        old = add_asset("old", acme, vm, ts=utcnow() - UNBOUND_WINDOW - timedelta(hours=6))
+        recent = add_asset("recent", acme, vm, ts=utcnow() - UNBOUND_WINDOW + timedelta(hours=6))
+        db.session.commit()
+        monkeypatch.setenv("TZ", "Etc/GMT+12")  # POSIX sign: UTC-12
+        time.tzset()
+        try:
+            pairs = {tuple(p) for p in db.session.execute(unbound_pairs())}
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+        assert pairs == {(recent.id, vm.id)} and old.id not in {a for a, _ in pairs}
 
 
 def test_a_disabled_bucket_or_one_of_another_unit_does_not_bind(app):
@@ -124,15 +143,17 @@ def test_bind_unbound_binds_each_pair_to_the_rule_s_bucket_and_says_what_it_coul
         kvm = add_asset("kvm", acme, vm, source="kvm")          # no bucket of its source: the lowest id of any
         loose = add_asset("loose", None, vm)                    # no client
         theirs = add_asset("theirs", beta, vm)                  # its client's only bucket is disabled
+        also = add_asset("also", beta, vm)                      # the same: each miss is reported, none stops the rest
         already = add_asset("already", acme, vm)
         vcenter.assets.append(already)
         untouched = add_asset("untouched", acme, vm)            # unbound, but not asked for
         db.session.commit()
-        made, missed = bind_unbound(db.session, [both.id, kvm.id, loose.id, theirs.id, already.id])
+        made, missed = bind_unbound(db.session, [theirs.id, both.id, also.id, kvm.id, loose.id, already.id])
         db.session.commit()
         pending = {tuple(p) for p in db.session.execute(unbound_pairs())}
         assert made == 3
-        assert sorted(missed) == ["loose: no client", "theirs: its client has no enabled bucket of that unit type"]
+        assert sorted(missed) == ["also: its client has no enabled bucket of that unit type", "loose: no client",
+                                  "theirs: its client has no enabled bucket of that unit type"]
         assert (bound_to(vcenter.id), bound_to(hyperv.id), bound_to(storage.id)) == (
             ["already", "both"], ["kvm"], ["both"])
-        assert pending == {(loose.id, vm.id), (theirs.id, vm.id), (untouched.id, vm.id)}
+        assert pending == {(loose.id, vm.id), (theirs.id, vm.id), (also.id, vm.id), (untouched.id, vm.id)}
