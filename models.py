@@ -204,7 +204,8 @@ class Reading(db.Model):
 
     __tablename__ = "readings"
     __table_args__ = (
-        PrimaryKeyConstraint("asset_id", "unit_type_id", "ts", name="pk_readings"),
+        # PostgreSQL: the key's index carries the value, so billing's per-pair reads are index-only scans
+        PrimaryKeyConstraint("asset_id", "unit_type_id", "ts", name="pk_readings", postgresql_include=["value"]),
         Index("ix_readings_unit_ts", "unit_type_id", "ts"),
         {"postgresql_partition_by": "RANGE (ts)"},
     )

@@ -55,7 +55,8 @@ def make_engine(url: str) -> sa.Engine:
 
 def generate(url: str, assets: int, buckets: int, readings: int) -> None:
     """A fresh schema and the data, generated inside the database (recursive CTE / generate_series)."""
-    from database import triggers  # noqa: F401  (registers the tables and their finalized-line triggers)
+    import models  # noqa: F401  (registers the tables)
+    from database import partitions, triggers  # noqa: F401  (and readings' DEFAULT partition, the line triggers)
     from extensions import db
 
     if url.startswith("postgresql"):
@@ -74,6 +75,11 @@ def generate(url: str, assets: int, buckets: int, readings: int) -> None:
     step_seconds = max(1, int((PERIOD_END - PERIOD).total_seconds() // (readings + 1)))
     from models import Asset, Bucket, BucketTerm, Client, UnitType, bucket_assets
 
+    if postgres:  # readings are partitioned by month there: the period's partition first
+        from database.partitions import create_partitions
+
+        with Session(engine) as session:
+            create_partitions(session, [PERIOD])
     with engine.begin() as conn:
         conn.execute(sa.insert(Client.__table__), [{"id": 1, "name": "Bench", "created_at": PERIOD}])
         conn.execute(sa.insert(UnitType.__table__), [
@@ -113,8 +119,10 @@ def generate(url: str, assets: int, buckets: int, readings: int) -> None:
                     "WHERE ba.asset_id > :lo AND ba.asset_id <= :hi"),
                     {"step": step_seconds, "n": readings, "lo": first, "hi": first + chunk})
         print(f"  generated readings for {min(first + chunk, assets)}/{assets} assets", file=sys.stderr, flush=True)
-    with engine.begin() as conn:
-        conn.execute(sa.text("ANALYZE"))
+    # statistics, and (PostgreSQL) the visibility map billing's index-only scans need: what autovacuum does to a
+    # month that has stopped growing (insert-triggered since PostgreSQL 13)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE" if postgres else "ANALYZE"))
     engine.dispose()
 
 

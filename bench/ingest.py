@@ -1,7 +1,7 @@
 """Ingest benchmark: readings/s through POST /api/v1/readings against the driver's own bulk insert of the same rows
 (the floor, in the same run) and a naive ORM loop (one object and one commit per reading).
 
-    python bench/ingest.py [--readings 200000] [--assets 2000] [--batch 1000] [--workers <cores>]
+    python bench/ingest.py [--readings 200000] [--assets 2000] [--batch 1000] [--workers <2 x cores>]
 
 SQLite in a fresh temp directory by default; PostgreSQL (a fresh schema, dropped afterwards) with DATABASE_URL.
 Never touches instance/. Two shapes of batch, each on fresh tables:
@@ -411,7 +411,9 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--assets", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=1_000)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: one per core)")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
+                        help="gunicorn workers (default: two per core, as README's deployment: a worker waiting on the "
+                             "database leaves its core to another)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent posting connections")
     parser.add_argument("--naive-sample", type=int, default=2_000)
     parser.add_argument("--warmup", type=int, default=0, help="untimed first batches (default: one poll's worth, "

@@ -12,7 +12,6 @@ nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
@@ -21,15 +20,15 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from database.audit import audit_bulk
 from billing.archive import check_not_archived
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import rate_bucket_usage
+from billing.progress import Progress
 from billing.terms import Term, terms_for_period
 from billing.usage import ZERO, bucket_usages
+from database.audit import audit_bulk
 from models import Asset, BillingReading, Bucket, LateUsageWaiver, UnitType, utcnow
 
-Progress = Callable[[int, str], None]
 CENTS = Decimal("0.00")
 
 

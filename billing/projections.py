@@ -10,7 +10,6 @@ Projections page and the reports read "% of commit" of the projected usage.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from billing.periods import current_period_start, next_period
 from billing.pricing import pct_of_commit, rate_bucket_usage
+from billing.progress import Progress
 from billing.usage import bucket_usages
 from database.upsert import conflict_insert
 from models import MICRO, Bucket, Projection, utcnow
@@ -27,7 +27,6 @@ from models import MICRO, Bucket, Projection, utcnow
 FIRST_HOUR = timedelta(hours=1)
 PRORATED = ("sum", "time_weighted")  # aggregations whose usage grows with time: projected U·length/elapsed
 CHUNK = 1000
-Progress = Callable[[int, str], None]
 
 
 def _micros(delta: timedelta) -> int:

@@ -14,7 +14,6 @@ Changes go through the ORM, so database/audit.py writes the audit rows.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
@@ -22,9 +21,9 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from billing.binding import bucket_for, enabled_buckets
+from billing.progress import Progress
 from models import Asset, AssetUnit, Bucket, Client, UnitType, bucket_assets
 
-Progress = Callable[[int, str], None]
 
 
 @dataclass

@@ -7,7 +7,6 @@ counted as *late* (see `late_readings`), never billed silently.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,12 +18,12 @@ from sqlalchemy.orm import Session
 from billing.archive import check_not_archived
 from billing.periods import current_period_start, period_bounds, period_label, period_of
 from billing.pricing import bucket_status, rate_bucket_usage
+from billing.progress import Progress
 from billing.terms import terms_for_period
 from billing.usage import BucketUsage, bucket_specs, usage_for_specs
 from database.audit import audit_bulk
 from models import Asset, BillingReading, Bucket, Reading, UnitType, bucket_assets, utcnow
 
-Progress = Callable[[int, str], None]
 AUDITED_FIELDS = ("client_id", "bucket_id", "period_start", "total_usage", "commit", "base_price", "overage_price",
                   "base_cost", "overage_cost", "buffer_units", "buffer_cost", "overage_units", "final_cost",
                   "finalized")

@@ -22,6 +22,7 @@ from billing.adjustments import check_into
 from billing.archive import check_not_archived
 from billing.export import lines_to_export
 from billing.periods import parse_period
+from billing.progress import Progress
 from billing.run import check_billable
 from database.audit import set_actor
 from extensions import db
@@ -34,7 +35,6 @@ from jobs.redis import get_queue, get_redis
 from jobs.rights import API_KEY_REQUESTER, JobRefused, Requester, check_may_start
 from models import JOB_ACTIVE, JobRun, User, utcnow
 
-Progress = Callable[[int, str], None]
 Work = Callable[..., str]
 FOREGROUND_STALE_AFTER = timedelta(hours=6)
 JOB_TIMEOUT = 3600

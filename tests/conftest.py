@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,16 @@ def database_url(tmp_path_factory) -> str:
     engine.dispose()
 
 
+def redis_db_number() -> int:
+    """A Redis database (1-15) of its own for each xdist worker of this run: they flush theirs before every test."""
+    index = int(re.sub(r"\D", "", worker_id()) or 0)
+    return (os.getppid() + index) % 15 + 1 if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid() % 15 + 1
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
     if SERVER_REDIS:
-        number = os.getpid() % 15 + 1
+        number = redis_db_number()
         yield re.sub(r"/\d*$", "", SERVER_REDIS.rstrip("/")) + f"/{number}"
         return
     from jobs.embedded_redis import ensure_embedded_redis, stop_embedded_redis
@@ -79,6 +86,20 @@ def _schema(database_url, tmp_path_factory):
     return database_url
 
 
+def end_leaked_transactions(conn) -> None:
+    """End other sessions still holding locks in this worker's schema: a thread an earlier test left blocked.
+
+    Between tests nothing else of this worker may hold a lock here; one that does would make TRUNCATE wait forever
+    (a CI run stalled so). It is ended, and named in a warning so the leak can be found."""
+    leaked = conn.execute(sa.text(
+        "SELECT DISTINCT l.pid, a.query FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE n.nspname = current_schema() AND l.pid <> pg_backend_pid()")).all()
+    for pid, query in leaked:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        warnings.warn(f"ended a session left holding locks by an earlier test (pid {pid}): {query[:200]}")
+
+
 def empty_tables() -> None:
     """Delete every row and restart ids, fast on both backends.
 
@@ -87,6 +108,8 @@ def empty_tables() -> None:
     names = [t.name for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            end_leaked_transactions(conn)
+            conn.execute(sa.text("SET LOCAL lock_timeout = '30s'"))
             conn.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
         else:
             for trigger in SQLITE_TRIGGERS:

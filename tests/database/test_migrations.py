@@ -1,5 +1,6 @@
 """`flask db upgrade` builds the schema on an empty database, and it matches the models exactly."""
 import os
+import re
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -43,3 +44,35 @@ def test_db_upgrade_creates_the_models_schema(tmp_path):
         db.engine.dispose()
     assert diff == []
     assert {"clients", "assets", "readings", "billing_readings", "projections", "audit_log", "job_runs"} <= tables
+
+
+def readings_key(conn) -> str:
+    """The definition of the readings key's index (on PostgreSQL, of the partitioned parent)."""
+    if conn.dialect.name == "postgresql":
+        definition = conn.execute(sa.text("SELECT pg_get_indexdef('pk_readings'::regclass)")).scalar_one()
+        return re.sub(r" ON ONLY \w+\.", " ON ONLY ", definition)  # without the test's schema name
+    return conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'readings'")).scalar_one()
+
+
+def test_the_readings_key_covers_the_value_on_postgresql_after_upgrade_and_create_all(app, tmp_path):
+    """Billing's per-pair reads (p95, last, time_weighted) are index-only scans only if the key carries the value."""
+    url = fresh_database_url(tmp_path)
+    migrated = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "INSTANCE_DIR": str(tmp_path / "instance")})
+    assert migrated.test_cli_runner().invoke(args=["db", "upgrade"]).exit_code == 0
+    keys = []
+    for each in (migrated, app):
+        with each.app_context():
+            with db.engine.connect() as conn:
+                keys.append(readings_key(conn))
+            db.engine.dispose()
+    if SERVER_DB:
+        assert keys[0] == keys[1]
+        assert keys[0].endswith("(asset_id, unit_type_id, ts) INCLUDE (value)"), keys[0]
+        down = migrated.test_cli_runner().invoke(args=["db", "downgrade", "readings_by_month"])
+        assert down.exit_code == 0, down.output
+        with migrated.app_context():
+            with db.engine.connect() as conn:
+                assert readings_key(conn).endswith("(asset_id, unit_type_id, ts)")
+            db.engine.dispose()
+    else:
+        assert all("PRIMARY KEY (asset_id, unit_type_id, ts)" in key for key in keys), keys

@@ -61,3 +61,28 @@ def test_micro_units_round_half_up_past_six_places():
     assert micro(Decimal("0.0000005")) == 1
     assert micro(Decimal("0.00000049")) == 0
     assert micro("2") == 2_000_000
+
+
+def test_one_batch_of_many_zones_values_and_a_repeat_reads_back_exactly(app):
+    """The bulk path (COPY text on PostgreSQL, executemany on SQLite) and, for a batch repeating a stored reading,
+    the insert that skips repeats: the same instants and values either way."""
+    unit = make_unit_type(app, "cpu_hours")
+    base = datetime(2026, 10, 31, 22, 59, 59, 999999, tzinfo=UTC)
+    zones = [timezone(timedelta(hours=h, minutes=m)) for h, m in ((0, 0), (2, 0), (-5, -30), (13, 45))]
+    values = [Decimal("0"), Decimal("0.000001"), Decimal("123456.654321"), Decimal("999999999999.999999")]
+    with app.app_context():
+        assets = [Asset(external_id=f"z{i}", source_type="s") for i in range(4)]
+        db.session.add_all(assets)
+        db.session.commit()
+        rows = [NewReading(asset.id, unit, (base + timedelta(minutes=k)).astimezone(zone), value)
+                for asset, zone, value in zip(assets, zones, values) for k in range(2)]
+        assert store_readings(db.session, rows) == 8
+        db.session.commit()
+        again = [*rows[:1], NewReading(assets[0].id, unit, base + timedelta(hours=1, microseconds=1), Decimal("7.25"))]
+        assert store_readings(db.session, again) == 1
+        db.session.commit()
+        stored = db.session.execute(select(Reading.asset_id, Reading.ts, Reading.value)
+                                    .order_by(Reading.asset_id, Reading.ts)).all()
+        expected = sorted([(r.asset_id, r.ts.astimezone(UTC), r.value) for r in rows]
+                          + [(assets[0].id, base + timedelta(hours=1, microseconds=1), Decimal("7.25"))])
+    assert [(a, ts.astimezone(UTC), v) for a, ts, v in stored] == expected
