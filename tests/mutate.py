@@ -39,14 +39,15 @@ MODULES: dict[str, list[str]] = {
     "billing/amounts.py": ["tests/billing/test_amounts.py"],
     "billing/binding.py": ["tests/billing/test_binding.py", "tests/billing/test_provisioning.py",
                            "tests/reports/test_reports_unbound.py"],
-    "billing/run.py": BILLING_RUN,
+    "billing/run.py": [*BILLING_RUN, "tests/billing/test_time_weighted.py"],
     "billing/export.py": ["tests/billing/test_export_names.py", "tests/jobs/test_billing_jobs.py"],
     "billing/provisioning.py": ["tests/billing/test_provisioning.py"],
-    "ingest/batch.py": ["tests/ingest", "tests/api/test_api_ingest.py"],
+    "ingest/batch.py": ["tests/ingest/test_batch_rules.py", "tests/api/test_api_ingest.py",
+                        "tests/ingest/test_ingest_strict_input.py", "tests/ingest/test_store.py"],
     "ingest/store.py": ["tests/ingest", "tests/api/test_api_ingest.py"],
     "ingest/suppressions.py": ["tests/ingest/test_suppressions_bounded.py", "tests/ingest/test_suppression_rules.py"],
-    "api/keys.py": ["tests/api/test_api_auth.py", "tests/api/test_api_key_display.py", "tests/commands/test_cli.py"],
-    "database/audit.py": ["tests/database/test_audit.py"],
+    "api/keys.py": ["tests/api/test_api_keys.py", "tests/api/test_api_auth.py", "tests/api/test_api_key_display.py", "tests/commands/test_cli.py"],
+    "database/audit.py": ["tests/database/test_audit.py", "tests/database/test_audit_values.py"],
 }
 KILLED = {1, 3}
 
