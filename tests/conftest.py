@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 import sqlalchemy as sa
+from hypothesis import Phase, settings as hypothesis_settings
 
 from app import create_app
 from database.triggers import CREATE_STATEMENTS, SQLITE_TRIGGERS
@@ -20,6 +21,12 @@ from extensions import db
 PASSWORD = "correct-horse-battery"
 SERVER_DB = os.environ.get("DATABASE_URL", "")
 SERVER_REDIS = os.environ.get("REDIS_URL", "")
+
+# `make mutate` (tests/mutate.py) runs with --hypothesis-profile=mutate: the same examples on every run and no
+# shrinking (a mutant that fails a property test is killed at its first failing example; shrinking through a
+# database for each of hundreds of mutants took minutes per mutant)
+hypothesis_settings.register_profile("mutate", derandomize=True, database=None,
+                                     phases=(Phase.explicit, Phase.reuse, Phase.generate))
 
 
 def worker_id() -> str:

@@ -36,8 +36,9 @@ MODULES: dict[str, list[str]] = {
                                "tests/jobs/test_projections_run.py"],
     "billing/usage.py": ["tests/billing/test_billing_usage.py", "tests/billing/test_usage_rules.py",
                          "tests/billing/test_billing_run.py"],
-    "billing/amounts.py": ["tests/views/test_forms.py", "tests/api/test_api_records.py"],
-    "billing/binding.py": ["tests/billing/test_provisioning.py", "tests/reports/test_reports_unbound.py"],
+    "billing/amounts.py": ["tests/billing/test_amounts.py"],
+    "billing/binding.py": ["tests/billing/test_binding.py", "tests/billing/test_provisioning.py",
+                           "tests/reports/test_reports_unbound.py"],
     "billing/run.py": [*BILLING_RUN, "tests/billing/test_time_weighted.py"],
     "billing/export.py": ["tests/billing/test_export_names.py", "tests/jobs/test_billing_jobs.py"],
     "billing/provisioning.py": ["tests/billing/test_provisioning.py"],
@@ -54,7 +55,8 @@ KILLED = {1, 3}
 def _setup_cfg(module: str, tests: list[str]) -> str:
     lines = ["[mutmut]", "source_paths=", *[f"    {p}" for p in CODE], f"only_mutate={module}", "also_copy=",
              *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args=", "    -p", "    no:xdist", "    -p",
-             "    no:cacheprovider", "    -m", "    not browser", "pytest_add_cli_args_test_selection=",
+             "    no:cacheprovider", "    -m", "    not browser", "    --hypothesis-profile=mutate",
+             "pytest_add_cli_args_test_selection=",
              *[f"    {t}" for t in tests if (ROOT / t).exists()]]
     return "\n".join(lines) + "\n"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
-from billing.projections import ProjectionSummary, project_usage, run_projections
+from billing.projections import CHUNK, ProjectionSummary, project_usage, run_projections
 from extensions import db
-from models import Bucket, Projection
-from tests.factories import DEC, NOV, asset, bucket, readings
+from models import Bucket, BucketTerm, Projection
+from tests.factories import DEC, NOV, asset, bucket, client, readings, unit_type
 
 D = Decimal
 MID_NOV = datetime(2026, 11, 16, tzinfo=timezone.utc)
@@ -26,6 +26,16 @@ def test_a_projection_on_a_tie_rounds_half_up_not_half_even():
 
 def test_after_the_period_ends_a_projection_is_the_usage_itself():
     assert project_usage(D("45"), "sum", NOV, DEC, DEC + timedelta(days=3)) == D("45")
+
+
+def many_buckets(count: int) -> None:
+    """`count` enabled `sum` buckets with no assets (usage 0) and their first term (commit 0), each table in one
+    statement (the ORM's flush, with its audit rows, takes seconds per thousand)."""
+    owner, unit = client(), unit_type()
+    db.session.execute(insert(Bucket), [{"client_id": owner.id, "name": f"b{i}", "unit_type_id": unit.id,
+                                         "source_type": "vm", "aggregation": "sum"} for i in range(count)])
+    db.session.execute(insert(BucketTerm), [{"bucket_id": bucket_id, "effective_from": NOV} for bucket_id in
+                                            db.session.scalars(select(Bucket.id))])
 
 
 def provider() -> dict[str, int]:
@@ -78,3 +88,41 @@ def test_elapsed_time_counts_to_the_microsecond():
     # 1,000,000 · 2,592,000,000,000 µs / 1,296,000,500,000 µs (15 days and half a second) = 1999999.2283950...
     later = NOV + timedelta(days=15, microseconds=500000)
     assert project_usage(D(1000000), "sum", NOV, DEC, later) == D("1999999.228395")
+
+
+def test_a_reading_one_microsecond_after_now_is_not_yet_usage(app):
+    with app.app_context():
+        a = asset("a")
+        readings(a, [("2026-11-02T00:00:00+00:00", "40"),
+                     ("2026-11-16T00:00:00+00:00", "5"),           # exactly at `now`: counted
+                     ("2026-11-16T00:00:00.000001+00:00", "1000")])  # 1 µs later: not yet
+        target = bucket("sum", "sum", [a], commit="100")
+        db.session.commit()
+        run_projections(db.session, now=MID_NOV)
+        row = db.session.scalars(select(Projection).where(Projection.bucket_id == target.id)).one()
+    # U = 45 by mid-November -> 90 projected
+    assert (row.current_usage, row.projected_usage) == (D(45), D(90))
+
+
+def test_one_bucket_reports_its_one_chunk_as_95_percent(app):
+    with app.app_context():
+        bucket("only", "sum", [asset("a")])
+        db.session.commit()
+        seen: list[tuple[int, str]] = []
+        run_projections(db.session, now=MID_NOV, progress=lambda percent, message: seen.append((percent, message)))
+    # 10 + 85·1//1 = 95
+    assert seen == [(5, "Reading usage"), (95, "Projected 1 of 1 buckets")]
+
+
+def test_more_buckets_than_a_chunk_report_whole_percents_per_chunk(app):
+    with app.app_context():
+        many_buckets(CHUNK + 1)
+        db.session.commit()
+        seen: list[tuple[int, str]] = []
+        summary = run_projections(db.session, now=MID_NOV,
+                                  progress=lambda percent, message: seen.append((percent, message)))
+        stored = db.session.scalar(select(func.count()).select_from(Projection))
+    # 10 + 85·1000//1001 = 10 + 84 (84.915… floored: a whole percent), then 10 + 85·1001//1001 = 95
+    assert seen == [(5, "Reading usage"), (94, "Projected 1000 of 1001 buckets"), (95, "Projected 1001 of 1001 buckets")]
+    assert all(type(percent) is int for percent, _ in seen)
+    assert (summary.buckets, stored) == (CHUNK + 1, CHUNK + 1)

@@ -88,3 +88,29 @@ def test_last_alone_and_p95_alone_report_their_own_steps(app):
                                      progress=lambda percent, message: seen.append((percent, message)))
             assert usages[target.id].total == D(2)
             assert seen == [step, (95, "adding up")]
+
+
+def test_p95_of_two_hundred_readings_counts_the_one_at_the_windows_first_instant(app):
+    with app.app_context():
+        a = asset("a")
+        # values 1..200, the 190th (rank ceil(0.95·200) = 190, exactly 95% of n) read at Nov 1st 00:00 sharp
+        values = [v for v in range(1, 201) if v != 190]
+        readings(a, [("2026-11-01T00:00:00+00:00", "190")]
+                 + [(f"2026-11-{2 + i // 24:02d}T{i % 24:02d}:00:00+00:00", str(v)) for i, v in enumerate(values)])
+        p95 = bucket("p95", "p95", [a])
+        # without the first instant n = 199 and rank 190 would be 191
+        assert bucket_usages(db.session, NOV, DEC)[p95.id].total == D(190)
+
+
+def test_time_weighted_holds_a_reading_for_its_own_unit_types_max_gap_to_the_microsecond(app):
+    with app.app_context():
+        a = asset("a")
+        short, other = unit_type("gb"), unit_type("cpu")
+        short.max_gap_minutes, other.max_gap_minutes = 30, 60
+        readings(a, [("2026-11-02T00:00:00+00:00", "3600000")], unit=short)   # nothing after it: holds 30 min
+        readings(a, [("2026-11-02T00:00:00+00:00", "1")], unit=other)
+        target = bucket("gb-hours", "time_weighted", [a], unit=short)
+        usage = bucket_usages(db.session, NOV, DEC)[target.id]
+    # 3,600,000 × 1,800 s / 3,600 = 1,800,000 unit·hours; one µs more per minute of max gap would add 0.03
+    assert usage.total == D("1800000.000000")
+    assert usage.gap_hours == {a.id: D(720) - D("0.5")}  # 30 days of 24 h, half an hour held
