@@ -180,6 +180,30 @@ def test_sql_usage_equals_the_reference_on_random_data(app, bursts, buckets, fla
         assert whole == slow
 
 
+def test_a_whole_month_run_and_a_per_pair_run_give_the_same_figures_for_every_aggregation(app):
+    """The whole-month form (one aggregate-first scan on PostgreSQL) and the per-pair form, by hand: each
+    aggregation's bucket over two assets, with readings on both edges of the month and of another unit type."""
+    with app.app_context():
+        cpu, ram = unit_type("cpu"), unit_type("ram")
+        a, b = asset("a"), asset("b")
+        for target, values in ((a, ["10", "30", "20"]), (b, ["5", "7", "6"])):
+            readings(target, [(f"2026-11-{day:02d}T00:00:00+00:00", v) for day, v in zip((1, 15, 30), values)], unit=cpu)
+            readings(target, [("2026-10-31T23:59:59.999999+00:00", "1000"), ("2026-12-01T00:00:00+00:00", "1000")],
+                     unit=cpu)
+            readings(target, [("2026-11-10T00:00:00+00:00", "500")], unit=ram)
+        made = {agg: bucket(agg, agg, [a, b], unit=cpu).id for agg in ("sum", "max", "avg", "count", "last", "p95")}
+        db.session.commit()
+        specs = bucket_specs(db.session)
+        whole = usage_for_specs(db.session, specs, NOV, DEC, whole_month=True)
+        pairs = usage_for_specs(db.session, specs, NOV, DEC, whole_month=False)
+        ids = (a.id, b.id)
+    expected = {"sum": ("60", "18"), "max": ("30", "7"), "avg": ("20", "6"), "count": ("1", "1"),
+                "last": ("20", "6"), "p95": ("30", "7")}
+    for agg, (per_a, per_b) in expected.items():
+        want = BucketUsage(D(per_a) + D(per_b), {ids[0]: D(per_a), ids[1]: D(per_b)})
+        assert whole[made[agg]] == pairs[made[agg]] == want, agg
+
+
 def test_any_number_of_bucket_ids_can_be_asked_for(app):
     with app.app_context():
         a = asset("a")
