@@ -25,7 +25,6 @@ from billing.progress import Progress
 from models import Asset, AssetUnit, Bucket, Client, UnitType, bucket_assets
 
 
-
 @dataclass
 class PlannedBinding:
     """Assets of one client and source type to bind to one bucket (existing when bucket_id is set)."""
