@@ -78,10 +78,13 @@ def test_the_new_key_page_copies_the_key_in_a_browser(app):
         page.click("input[type=submit][value=Save]")
         page.wait_for_selector("code.new-api-key")
         raw = page.text_content("code.new-api-key")
+        # the page's scripts listening, and the clipboard granted as a user's click would (headless chromium may
+        # otherwise leave writeText pending: a CI run timed out here once)
+        page.wait_for_load_state("load")
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
         page.click("button[data-copy]")
         page.wait_for_selector(".copy-status:not(:empty)")  # no string evaluation: the page's CSP forbids eval
         assert page.text_content(".copy-status") == "Copied."
-        page.context.grant_permissions(["clipboard-read"], origin=base)
         assert page.evaluate("navigator.clipboard.readText()") == raw
         assert page.console_errors == [] and page.foreign_requests == []
         cookies = {c["name"]: c["value"] for c in page.context.cookies()}

@@ -196,9 +196,13 @@ def test_pages_keep_serving_while_redis_is_away_and_a_worker_runs_jobs_once_it_i
 def test_our_embedded_redis_and_a_killed_worker_are_started_again_and_run_jobs(tmp_path):
     with devserver(tmp_path) as server:
         wait_for(lambda: registered_worker(server), 20, "the worker to register")
+        first_worker = worker_pid(server.process.pid)
         old_redis = kill_redis(server.instance)
+        # a new Redis forgot every registration, so devserver recycles the worker: wait for the new one, else the
+        # kill below may find no worker or hit the one being recycled (no "exited" line: a CI run failed so)
         wait_for(lambda: (server.instance / "redis.pid").exists() and redis_pid(server.instance) != old_redis
-                 and registered_worker(server), 20, "devserver to start Redis again and the worker to register")
+                 and worker_pid(server.process.pid) not in (None, first_worker) and registered_worker(server),
+                 30, "devserver to start Redis again and a new worker to register")
         worker = worker_pid(server.process.pid)
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: worker_pid(server.process.pid) not in (None, worker), 10, "a new worker process")
@@ -210,14 +214,16 @@ def test_our_embedded_redis_and_a_killed_worker_are_started_again_and_run_jobs(t
 
 
 def worker_pid(parent: int) -> int | None:
-    """The pid of devserver's `flask --app app worker` child (from /proc)."""
+    """The pid of devserver's `flask --app app worker` child (from /proc): its command line, or the title rq gives
+    the process once it runs (`rq:worker:<name>: …`, through setproctitle)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if int(fields[1]) == parent and cmdline[-3:-1] == [b"worker", b"--with-scheduler"]:
+        if int(fields[1]) == parent and (cmdline[-3:-1] == [b"worker", b"--with-scheduler"]
+                                         or cmdline[0].startswith(b"rq:worker:")):
             return int(stat.parent.name)
     return None
 
