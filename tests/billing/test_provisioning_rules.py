@@ -103,3 +103,46 @@ def test_unit_types_run_in_name_order_and_progress_is_whole_percents(app):
                      (100, "zz: 3 buckets created, 3 assets bound")]
     assert all(type(percent) is int for percent, _ in steps)
     assert summary.message() == "Auto-provisioning over 3 unit types: 3 buckets created, 3 assets bound."
+
+
+def test_an_asset_still_bound_to_its_former_clients_bucket_is_provisioned_for_its_client(app):
+    with app.app_context():
+        cpu = auto("cpu")
+        acme, beta = Client(name="Acme"), Client(name="Beta")
+        db.session.add_all([acme, beta])
+        db.session.flush()
+        moved = reporting("vm-1", beta, cpu)
+        db.session.add(Bucket(client=beta, name="Beta CPU", unit_type=cpu, source_type="vm", assets=[moved]))
+        db.session.flush()
+        moved.client = acme  # reassigned; Beta's bucket still lists it
+        db.session.commit()
+        assert run_provisioning(db.session).assets_bound == 1
+        assert [a.external_id for a in buckets_of(acme)["cpu (vm)"].assets] == ["vm-1"]
+
+
+def test_an_empty_filter_pattern_takes_every_asset(app):
+    with app.app_context():
+        cpu = auto("cpu", filter_pattern="")
+        acme = Client(name="Acme")
+        db.session.add(acme)
+        reporting("vm-1", acme, cpu)
+        db.session.commit()
+        assert run_provisioning(db.session).assets_bound == 1
+
+
+def test_the_preview_lists_plans_by_client_then_source_with_assets_by_id(app):
+    from billing.provisioning import preview_provisioning
+
+    with app.app_context():
+        cpu = auto("cpu")
+        acme, beta = Client(name="Acme"), Client(name="Beta")
+        db.session.add_all([beta, acme])  # Beta gets the lower id
+        db.session.flush()
+        made = [reporting(name, owner, cpu, source=source) for name, owner, source in (
+            ("z-1", acme, "vm"), ("a-1", acme, "hyperv"), ("z-2", beta, "vm"), ("a-2", acme, "vm"),
+            ("b-1", beta, "hyperv"))]
+        db.session.commit()
+        ids = {row.external_id: row.id for row in made}
+        plans = [(p.client_name, p.source_type, p.asset_external_ids, p.asset_ids) for p in preview_provisioning(db.session)]
+    assert plans == [("Beta", "hyperv", ["b-1"], [ids["b-1"]]), ("Beta", "vm", ["z-2"], [ids["z-2"]]),
+                     ("Acme", "hyperv", ["a-1"], [ids["a-1"]]), ("Acme", "vm", ["z-1", "a-2"], [ids["z-1"], ids["a-2"]])]
