@@ -88,7 +88,10 @@ class CsvExportMixin:
         query, _ = self._apply_sorting(query, joins, sort_column[0] if sort_column else None, args.sort_desc)
         return query
 
-    def csv_rows(self, query) -> Iterator[list[Any]]:
+    def csv_rows(self) -> Iterator[list[Any]]:
+        """The rows, the query built here, inside the stream: the response is read after the view's context has
+        been torn down, so a query built in the view would run on a session nothing closes afterwards."""
+        query = self.csv_query()
         for batch in chunks(query.yield_per(CHUNK), CHUNK):
             deadline.check()
             self.csv_prepare(batch)
@@ -101,5 +104,4 @@ class CsvExportMixin:
 
     @expose("/export.csv")
     def export_csv(self) -> Response:
-        query = self.csv_query()
-        return csv_response(self.csv_filename, csv_stream([h for h, _ in self.csv_columns], self.csv_rows(query)))
+        return csv_response(self.csv_filename, csv_stream([h for h, _ in self.csv_columns], self.csv_rows()))

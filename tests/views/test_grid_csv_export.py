@@ -118,3 +118,21 @@ def test_export_queries_do_not_grow_with_rows(app, admin_client):
             factories.bucket(f"C{n}")
         db.session.commit()
     assert statements() == few
+
+
+@pytest.mark.parametrize("url", ["/admin/bucket/export.csv", "/admin/over-under/export.csv"])
+def test_a_read_export_holds_no_transaction_open_once_its_last_line_is_sent(app, admin_client, provider, url):
+    """The response is read but not closed, as a test client (or a server slow to close it) leaves it: the
+    export's transaction must end with the stream, or its locks block TRUNCATE, ALTER and DROP (a CI run hung)."""
+    from sqlalchemy import text
+
+    read_csv(admin_client.get(url))
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("sessions holding locks are read from pg_locks")
+        holders, queries = db.session.execute(text(
+            "SELECT count(DISTINCT l.pid), string_agg(DISTINCT a.query, ' | ') FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+            "AND l.pid <> pg_backend_pid()")).one()
+        db.session.remove()
+    assert holders == 0, queries
