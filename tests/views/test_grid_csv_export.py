@@ -131,7 +131,8 @@ def test_a_read_export_holds_no_transaction_open_once_its_last_line_is_sent(app,
         if db.engine.dialect.name != "postgresql":
             pytest.skip("sessions holding locks are read from pg_locks")
         holders, queries = db.session.execute(text(
-            "SELECT count(DISTINCT l.pid), string_agg(DISTINCT a.query, ' | ') FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid "
+            "SELECT count(DISTINCT l.pid), string_agg(DISTINCT a.query, ' | ') FROM pg_locks l "
+            "JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
             "AND l.pid <> pg_backend_pid()")).one()
         db.session.remove()
