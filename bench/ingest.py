@@ -354,13 +354,13 @@ def measure_shape(name: str, batches: list[list[dict]], args, workdir: Path, ins
     total = sum(len(items) for items in batches)
     print(f"{name}: {total:,} readings in {len(bodies)} batches of {args.batch:,}, after {len(warmup)} untimed "
           f"batches that create the assets (load {os.getloadavg()[0]:.2f})")
-    gc.collect()
-    gc.freeze()  # the bench's own test data is not the server's garbage to collect
     tag = re.sub(r"[^a-z0-9]", "", name[:6].lower())
     single, multi = Target(workdir, f"{tag}_single", server_url), Target(workdir, f"{tag}_multi", server_url)
     targets += [single, multi]
     app = build_app(single, instance, redis_url)
     key = prepare(app)
+    gc.collect()
+    gc.freeze()  # as gunicorn.conf.py does once a worker has loaded the app (and the bench's data is no garbage)
     post_in_process(app, key, warmup)
     elapsed, totals = post_in_process(app, key, bodies)
     if totals["accepted"] != total or totals["errors"]:

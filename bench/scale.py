@@ -18,6 +18,7 @@ app has it.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -377,6 +378,8 @@ def run(target: Target, instance: Path, redis_url: str, shape: Shape, backend: s
           f"load {os.getloadavg()[0]:.2f}")
 
     post_polls(client, key, shape, range(0, 1))  # creates the assets, as collectors would
+    gc.collect()
+    gc.freeze()  # as gunicorn.conf.py does once a worker has loaded the app
     ids, units = provider(app, shape)
     endpoint = {}
     endpoint_polls = ENDPOINT_POLLS

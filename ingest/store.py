@@ -346,12 +346,13 @@ POSTGRES_FIND_ASSETS = (
     "FROM json_array_elements(%s::json) AS k(pair) JOIN assets a "
     "ON a.external_id = k.pair->>0 AND a.source_type = k.pair->>1 "
     "LEFT JOIN asset_units au ON au.asset_id = a.id AND au.unit_type_id = ANY(%s::integer[])")
-# SQLite: one JSON parameter instead of two bound parameters per asset (compiling a 2,000-parameter IN list cost
-# more than running it); json_each drives the loop, each key one seek on uq_assets_external_source.
+# SQLite: the distinct external ids as one JSON parameter instead of bound parameters per asset (compiling a
+# 2,000-parameter IN list cost more than running it); json_each drives the loop, each id one seek on
+# uq_assets_external_source's leading column (cheaper than extracting two fields from each JSON key: 4.1 -> 2.9 ms for
+# 1,000 keys). An asset of the same id from another source comes along, keyed by its own source: no item names it.
 SQLITE_FIND_ASSETS = (
     "SELECT a.external_id, a.source_type, a.id, a.client_id, a.last_seen_at, au.unit_type_id, au.first_ts, au.last_ts "
-    "FROM json_each(?) AS k CROSS JOIN assets a ON a.external_id = json_extract(k.value, '$[0]') "
-    "AND a.source_type = json_extract(k.value, '$[1]') "
+    "FROM json_each(?) AS k CROSS JOIN assets a ON a.external_id = k.value "
     "LEFT JOIN asset_units au ON au.asset_id = a.id AND au.unit_type_id IN (SELECT value FROM json_each(?))")
 
 
@@ -365,7 +366,7 @@ def _select_assets(session: Session, keys: Sequence[AssetKey], unit_ids: Iterabl
         if session.get_bind().dialect.name == "postgresql":
             cursor.execute(POSTGRES_FIND_ASSETS, (json.dumps(keys), units_wanted))
         else:
-            cursor.execute(SQLITE_FIND_ASSETS, (json.dumps(keys), json.dumps(units_wanted)))
+            cursor.execute(SQLITE_FIND_ASSETS, (json.dumps(list({key[0] for key in keys})), json.dumps(units_wanted)))
         rows = cursor.fetchall()
     finally:
         cursor.close()

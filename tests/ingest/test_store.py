@@ -86,3 +86,25 @@ def test_one_batch_of_many_zones_values_and_a_repeat_reads_back_exactly(app):
         expected = sorted([(r.asset_id, r.ts.astimezone(UTC), r.value) for r in rows]
                           + [(assets[0].id, base + timedelta(hours=1, microseconds=1), Decimal("7.25"))])
     assert [(a, ts.astimezone(UTC), v) for a, ts, v in stored] == expected
+
+
+def test_one_external_id_from_two_sources_is_two_assets_each_with_its_own_readings(app, backend):
+    """The lookup seeks assets by external id and keeps only the (id, source) pairs the batch names."""
+    import json
+
+    from ingest.batch import ingest_body
+
+    unit = make_unit_type(app, "cpu_hours")
+    with app.app_context():
+        vmware = Asset(external_id="vm-1", source_type="vmware", last_seen_at=datetime(2026, 11, 20, 9, tzinfo=UTC))
+        db.session.add(vmware)
+        db.session.commit()
+        items = [{"asset_id": "vm-1", "source": source, "unit_type": "cpu_hours", "value": value,
+                  "timestamp": "2026-11-20T10:00:00Z"} for source, value in (("aws", 2), ("vmware", 3))]
+        result = ingest_body(db.session, json.dumps(items).encode(), now=datetime(2026, 11, 20, 12, tzinfo=UTC))
+        assert (result.accepted, result.duplicates, result.rejected) == (2, 0, [])
+        aws = db.session.scalars(select(Asset).where(Asset.source_type == "aws")).one()
+        stored = db.session.execute(select(Reading.asset_id, Reading.value).order_by(Reading.value)).all()
+        assert stored == [(aws.id, Decimal(2)), (vmware.id, Decimal(3))]
+        assert db.session.get(AssetUnit, (aws.id, unit)) is not None
+        assert db.session.get(AssetUnit, (vmware.id, unit)) is not None
