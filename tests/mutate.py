@@ -43,7 +43,7 @@ MODULES: dict[str, list[str]] = {
     "billing/export.py": ["tests/billing/test_export_rules.py", "tests/billing/test_export_names.py",
                           "tests/jobs/test_billing_jobs.py"],
     "billing/provisioning.py": ["tests/billing/test_provisioning_rules.py", "tests/billing/test_provisioning.py"],
-    "ingest/batch.py": ["tests/ingest/test_batch_rules.py", "tests/api/test_api_ingest.py",
+    "ingest/batch.py": ["tests/ingest/test_batch_rules.py", "tests/ingest/test_plain_items.py", "tests/api/test_api_ingest.py",
                         "tests/ingest/test_ingest_strict_input.py", "tests/ingest/test_store.py"],
     "ingest/store.py": ["tests/ingest", "tests/api/test_api_ingest.py"],
     "ingest/suppressions.py": ["tests/ingest/test_suppressions_bounded.py", "tests/ingest/test_suppression_rules.py"],
