@@ -227,6 +227,42 @@ class AssetUnit(db.Model):
     last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class MicroTotal(TypeDecorator):
+    """A sum of MicroUnits: millionths as a wide integer (NUMERIC(38) on PostgreSQL: a day of values near 10^12 does
+    not fit a bigint; an integer on SQLite, whose SUM is 64-bit anyway), read back as a Decimal with 6 places."""
+
+    impl = BigInteger().with_variant(Numeric(38, 0), "postgresql")
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        return None if value is None else to_micro(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else from_micro(value)
+
+
+class ReadingDay(db.Model):
+    """Count, sum and max of an asset's readings of a unit type over one UTC day, for days before the sealed
+    horizon (ReadingDaysSealed): billing adds these up instead of reading every raw reading of a sealed day. Kept
+    exact by whoever writes readings (database/reading_days.py)."""
+
+    __tablename__ = "reading_days"
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[Decimal] = mapped_column(MicroTotal)
+    top: Mapped[Decimal] = mapped_column(MicroUnits)
+
+
+class ReadingDaysSealed(db.Model):
+    """One row: every UTC day before `before` has its ReadingDay rows (none: no day is sealed yet)."""
+
+    __tablename__ = "reading_days_sealed"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    before: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ArchivedMonth(db.Model):
     """A month whose readings `archive-readings` wrote to a file and removed (its lines, terms and audit stay):
     it is not billed again and takes no new readings. `status` is `archiving` until the file is written and the

@@ -32,6 +32,7 @@ from billing.periods import current_period_start, next_period, period_label, per
 from database.audit import audit_bulk
 from database.partitions import (archived_labels, create_month_partition, drop_month_partition, hold_archive_fence,
                                  lock_month)
+from database.reading_days import recount_days
 from ingest.store import sqlite_datetime
 from models import ArchivedMonth, BillingReading, Reading, UnitType, from_micro, to_micro, utcnow
 
@@ -233,6 +234,7 @@ def restore_file(session: Session, path: Path) -> RestoreResult:
             "JOIN assets a ON a.id = r.asset_id JOIN unit_types u ON u.id = r.unit_type_id WHERE true "
             "ON CONFLICT DO NOTHING")).rowcount
         session.execute(text("DROP TABLE restore_readings"))
+        recount_days(session, period_start, end)
         session.execute(delete(ArchivedMonth).where(ArchivedMonth.period_start == period_start))
         audit_bulk(session, "restore", "readings", [period_label(period_start)],
                    new={"period": period_label(period_start), "file": str(path), "readings": restored})

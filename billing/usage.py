@@ -6,7 +6,9 @@ sum across assets; an asset with no readings adds 0.
 
 How: `Reading.value` is stored as integer millionths, so SQL's SUM and MAX are exact. At most four queries, each
 one row per (asset, unit type), every one bounded by a ts range (one monthly partition on PostgreSQL):
-- sum/max/avg/count: on PostgreSQL, for a whole billing run (>= WHOLE_MONTH_PAIRS bound pairs), ONE aggregate-
+- sum/max/avg/count: the window's sealed days from their day rows (count, sum, max per asset, unit type and UTC
+  day, kept by database/reading_days.py), ~31 rows per pair and month; the hours outside them from the readings:
+  on PostgreSQL, for a whole billing run (>= WHOLE_MONTH_PAIRS bound pairs), ONE aggregate-
   first GROUP BY over the window's readings (a parallel hash aggregate; the groups meet the bound pairs after),
   else the same GROUP BY joined to the pairs first (index range scans). On SQLite, per-pair correlated aggregates
   over the (asset, unit type, ts) unique index (`_pair_stats`: SQLite has no hash aggregate, its GROUP BY sorts
@@ -30,7 +32,9 @@ from sqlalchemy import BigInteger, BindParameter, Integer, cast, Select, and_, b
 from sqlalchemy.orm import Session, aliased
 
 from billing.time_weighted import time_weighted_stats, window_hours
-from models import AGGREGATIONS, MICRO, Asset, Bucket, MicroUnits, Reading, UnitType, bucket_assets
+from database.reading_days import sealed_window
+from models import AGGREGATIONS, MICRO, Asset, Bucket, MicroTotal, MicroUnits, Reading, ReadingDay, UnitType, \
+    bucket_assets
 
 ZERO = Decimal("0.000000")
 Pair = tuple[int, int]
@@ -121,7 +125,43 @@ def _readings_of(query: Select, pairs, start: datetime, end: datetime) -> Select
 
 def _group_stats(session: Session, start: datetime, end: datetime, bucket_filter,
                  whole_month: bool) -> dict[Pair, tuple]:
-    """(asset, unit) -> (sum, max, count) over the window, for pairs of sum/max/avg/count buckets."""
+    """(asset, unit) -> (sum, max, count) over the window, for pairs of sum/max/avg/count buckets: the window's
+    sealed days from their day rows (database/reading_days.py), its other hours from the readings."""
+    sealed = sealed_window(session, start, end)
+    if sealed is None:
+        return _raw_stats(session, start, end, bucket_filter, whole_month)
+    stats = _day_stats(session, sealed[0], sealed[1], bucket_filter)
+    for edge_start, edge_end in ((start, sealed[0]), (sealed[1], end)):
+        if edge_start < edge_end:
+            for pair, (total, top, count) in _raw_stats(session, edge_start, edge_end, bucket_filter, False).items():
+                before = stats.get(pair, (None, None, None))
+                stats[pair] = (_plus(before[0], total), _highest(before[1], top), _plus(before[2], count))
+    return stats
+
+
+def _plus(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+def _highest(a, b):
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _day_stats(session: Session, first: datetime, last: datetime, bucket_filter) -> dict[Pair, tuple]:
+    """(asset, unit) -> (sum, max, count) over the sealed days [first, last): ~31 rows per pair and month."""
+    pairs = _pairs(bucket_filter, GROUPED)
+    query = (select(ReadingDay.asset_id, ReadingDay.unit_type_id, type_coerce(func.sum(ReadingDay.total), MicroTotal()),
+                    type_coerce(func.max(ReadingDay.top), MicroUnits()), func.sum(ReadingDay.n))
+             .join(pairs, and_(ReadingDay.asset_id == pairs.c.asset_id,
+                               ReadingDay.unit_type_id == pairs.c.unit_type_id))
+             .where(ReadingDay.day >= first, ReadingDay.day < last)
+             .group_by(ReadingDay.asset_id, ReadingDay.unit_type_id))
+    return {(a, u): (total, top, int(n)) for a, u, total, top, n in session.execute(query)}
+
+
+def _raw_stats(session: Session, start: datetime, end: datetime, bucket_filter,
+               whole_month: bool) -> dict[Pair, tuple]:
+    """`_group_stats` from the readings alone."""
     if session.get_bind().dialect.name == "sqlite":
         return _pair_stats(session, start, end, bucket_filter)
     pairs = _pairs(bucket_filter, GROUPED)

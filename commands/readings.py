@@ -1,4 +1,5 @@
-"""`flask --app app create-partitions`, `archive-readings` and `restore-readings`: readings at scale."""
+"""`flask --app app create-partitions`, `archive-readings`, `restore-readings` and `seal-reading-days`: readings at
+scale."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,9 @@ from flask.cli import with_appcontext
 from billing.archive import ArchiveRefused, archivable_months, archive_month, archive_refusal, restore_file
 from billing.periods import current_period_start, parse_period, period_label
 from database.partitions import AHEAD, create_partitions, months_ahead, partitioned
+from database.reading_days import DAY, day_of, seal_days, sealed_before
 from extensions import db
+from models import utcnow
 
 
 @click.command("create-partitions")
@@ -76,4 +79,15 @@ def restore_readings_command(files: tuple[Path, ...]) -> None:
         click.echo(f"restored {result.period}: {result.restored:,} of {result.rows:,} readings{note}")
 
 
-COMMANDS = (create_partitions_command, archive_readings_command, restore_readings_command)
+@click.command("seal-reading-days")
+@with_appcontext
+def seal_reading_days_command() -> None:
+    """Seal the ended days (all but yesterday and today) into reading_days, as the nightly job does: the first run
+    after an upgrade counts the whole history, one day per transaction."""
+    with click.progressbar(length=100, label="sealing days") as bar:
+        days = seal_days(db.session, day_of(utcnow()) - DAY, lambda percent, _: bar.update(max(0, percent - bar.pos)))
+    horizon = sealed_before(db.session)
+    click.echo(f"sealed {days} day(s); every day before {horizon:%Y-%m-%d} is sealed")
+
+
+COMMANDS = (create_partitions_command, archive_readings_command, restore_readings_command, seal_reading_days_command)

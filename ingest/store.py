@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from database import deadline
 from database.audit import audit_bulk
 from database.partitions import hold_archive_fence
+from database.reading_days import HORIZON, late_days, refresh_days
 from database.upsert import conflict_insert
 from models import Asset, to_micro, utcnow
 
@@ -115,7 +116,8 @@ class PreparedReadings:
     count: int
     months: set[str]
     received: datetime | None = None
-    rows: list = field(default_factory=list)  # PostgreSQL: the sorted NewReading rows, for the insert skipping repeats
+    rows: Sequence = ()  # the NewReading rows (PostgreSQL: sorted, for the insert skipping repeats)
+    earliest: Any = None  # the earliest ts as the driver compares it (SQLite: its stored text)
 
 
 def store_readings(session: Session, rows: Sequence[NewReading], received_at: datetime | None = None) -> int:
@@ -178,6 +180,7 @@ def write_readings(session: Session, prepared: PreparedReadings) -> int:
         else:
             inserted = _write_sqlite(cursor, prepared)
         _check_not_archived(cursor, prepared)
+        _refresh_sealed_days(cursor, prepared)
         return inserted
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance("store_readings", None, exc, dialect.loaded_dbapi.Error,
@@ -196,6 +199,19 @@ def _check_not_archived(cursor, prepared: PreparedReadings) -> None:
         label = start[:7] if isinstance(start, str) else f"{start.astimezone(timezone.utc):%Y-%m}"
         if label in prepared.months:
             raise ArchivedMonthWritten(label)
+
+
+def _refresh_sealed_days(cursor, prepared: PreparedReadings) -> None:
+    """After the insert, in its transaction: recount the sealed days the batch wrote into (late readings), so
+    billing's day sums stay exact. One small query when the batch is newer than the horizon, as collectors' are."""
+    cursor.execute(HORIZON)
+    found = cursor.fetchone()
+    if found is None or prepared.earliest is None or prepared.earliest >= found[0]:
+        return
+    horizon = _aware(datetime.fromisoformat(found[0])) if isinstance(found[0], str) else found[0]
+    keys = late_days(((r[0], r[1], _aware(r[2])) for r in prepared.rows), horizon)
+    day_text = sqlite_datetime if prepared.backend == "sqlite" else datetime.isoformat
+    refresh_days(cursor, prepared.backend, keys, day_text)
 
 
 def _months(moments) -> set[str]:
@@ -229,7 +245,8 @@ def _prepare_sqlite(rows: Sequence[NewReading], received_at: datetime, known: Kn
     spans, last_seen = _changed(*_spans(rows), known, sqlite_datetime)
     units = [(a, u, texts[first], texts[last]) for (a, u), (first, last) in spans.items()]
     seen = [(texts[moment], a, texts[moment]) for a, moment in last_seen.items()]
-    return PreparedReadings("sqlite", readings, units, seen, len(readings), {text[:7] for text in texts.values()})
+    return PreparedReadings("sqlite", readings, units, seen, len(readings), {text[:7] for text in texts.values()},
+                            rows=rows, earliest=min(texts.values(), default=None))
 
 
 def _write_sqlite(cursor, prepared: PreparedReadings) -> int:
@@ -253,8 +270,9 @@ def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime, known: 
               [_aware(spans[k][1]) for k in keys])]
     ids = list(last_seen)
     seen = [(ids,), (ids, [_aware(last_seen[a]) for a in ids])]
+    moments = {_aware(r[2]) for r in rows}
     return PreparedReadings("postgresql", copy_text(rows, received_at), units, seen, len(rows),
-                            _months({r[2] for r in rows}), received_at, list(rows))
+                            _months(moments), received_at, rows, min(moments, default=None))
 
 
 def copy_text(rows: Sequence[NewReading], received_at: datetime) -> bytes:

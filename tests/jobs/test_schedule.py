@@ -25,10 +25,10 @@ def scheduler(app):
     return cron
 
 
-def test_schedule_file_loads_in_rq_cron_with_five_jobs(scheduler):
+def test_schedule_file_loads_in_rq_cron_with_six_jobs(scheduler):
     jobs = {job.name: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"scheduled_projections", "scheduled_provisioning", "scheduled_billing", "detect_alerts_job",
-                         "scheduled_partitions"}
+                         "scheduled_partitions", "scheduled_seal_days"}
     assert {job.queue_name for job in jobs.values()} == {"meterdesk"}
     for job in jobs.values():
         assert callable(import_attribute(job.func_name)), job.func_name
@@ -47,6 +47,8 @@ def test_projections_hourly_provisioning_nightly_billing_on_the_first(scheduler)
     assert next_runs(jobs["scheduled_provisioning"], 2) == [datetime(2026, 12, 1, 2, 30), datetime(2026, 12, 2, 2, 30)]
     assert next_runs(jobs["scheduled_billing"], 2) == [datetime(2026, 12, 1, 3, 0), datetime(2027, 1, 1, 3, 0)]
     assert next_runs(jobs["scheduled_partitions"], 2) == [datetime(2026, 12, 1, 1, 15), datetime(2026, 12, 2, 1, 15)]
+    # the days are sealed before the billing of the month that just ended
+    assert next_runs(jobs["scheduled_seal_days"], 2) == [datetime(2026, 12, 1, 0, 45), datetime(2026, 12, 2, 0, 45)]
 
 
 
