@@ -5,7 +5,8 @@ aggregations, time_weighted included).
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test python bench/billing.py --small
 
 `--small` is 1,000 readings per asset (5M). Prints, in the same run, the billing run (bill_period) and its floor:
-ONE `SELECT count(*), sum(value)` scan of the month's readings (issue 13). Each is run twice in fresh
+ONE `SELECT count(*), sum(value)` scan of the month's readings (issue 13); billing first from the readings alone, then
+once the nightly job has sealed the period's days but its last (database/reading_days.py), the figure that counts. Each is run twice in fresh
 subprocesses (floor, bill, floor, bill) and the faster run counts (warm cache for both). Then the
 billing/floor time ratio (goal <= 1.5x) and, unless --no-naive, a naive baseline (readings loaded as ORM
 objects and aggregated in Python, tests.reference, on a 10% sample of the buckets) with billing/naive
@@ -133,6 +134,15 @@ def phase_bill(session: Session) -> int:
     return session.scalar(sa.text("SELECT count(*) FROM billing_readings"))
 
 
+def phase_seal(session: Session) -> int:
+    """What the nightly job has done by billing time: every day of the period sealed but its last (database/
+    reading_days.py), so billing adds up day rows and reads raw readings for the last day, p95, last and
+    time-weighted."""
+    from database.reading_days import DAY, seal_days
+
+    return seal_days(session, PERIOD_END - DAY)
+
+
 def phase_floor(session: Session) -> int:
     """The floor (issue 13): one `SELECT count(*), sum(value)` scan of the month's readings.
 
@@ -164,6 +174,8 @@ def run_phase(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         if args.phase == "bill":
             result = phase_bill(session)
+        elif args.phase == "seal":
+            result = phase_seal(session)
         elif args.phase == "floor":
             result = phase_floor(session)
         else:
@@ -208,7 +220,7 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=0.1, help="share of buckets for the naive baseline")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     parser.add_argument("--keep", action="store_true", help="reuse existing data (same sizes) instead of generating")
-    parser.add_argument("--phase", choices=("bill", "floor", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=("bill", "floor", "naive", "seal"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--sample-buckets", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -227,10 +239,19 @@ def main() -> None:
         generate(url, args.assets, args.buckets, args.readings)
         print(f"generated in {time.perf_counter() - started:.1f} s")
     before = load()
+    raw = best_of_two(url, "floor", "bill") if not args.keep else None
+    seal_s, _, days = child(url, "seal")
+    print(f"nightly seal: {days} days in {seal_s:.2f} s (every day of the period but its last; ingest waits for "
+          f"one day at a time, {seal_s / max(days, 1):.2f} s)")
     best = best_of_two(url, "floor", "bill")
     floor_s, floor_mb, counted = best["floor"]
     bill_s, bill_mb, lines = best["bill"]
-    print(f"billing   : {bill_s:8.2f} s  {total / bill_s:12,.0f} readings/s  peak {bill_mb:6.0f} MB  ({lines} lines)")
+    if raw:
+        raw_s, raw_mb, _ = raw["bill"]
+        print(f"billing, from readings alone (no day sealed): {raw_s:8.2f} s = {raw_s / raw['floor'][0]:.2f}x its "
+              f"floor  peak {raw_mb:6.0f} MB")
+    print(f"billing   : {bill_s:8.2f} s  {total / bill_s:12,.0f} readings/s  peak {bill_mb:6.0f} MB  ({lines} lines; "
+          "sealed days)")
     print(f"count+sum : {floor_s:8.2f} s  {total / floor_s:12,.0f} readings/s  peak {floor_mb:6.0f} MB  "
           f"({counted:,} readings: the floor)")
     print(f"billing / floor time: {bill_s / floor_s:.2f}x (goal <= 1.5x)  peak memory {bill_mb:.0f} MB "

@@ -10,7 +10,8 @@ The month is filled at the collector's shape, poll after poll (every asset's rea
 in ten tenths: the bulk through COPY (PostgreSQL) or executemany INSERT OR IGNORE (SQLite), with the ingest rate of
 each tenth printed (the last tenth should keep >= 70% of the first). At 0%, 50% and 100% fill the endpoint
 (POST /api/v1/readings, in this process through the WSGI app) ingests more polls, in batches of 1,000 readings
-for 1,000 different assets. Then the month is billed in a separate process (its time and peak RSS, < 300 MB)
+for 1,000 different assets. Then the month is billed in a separate process (its time and peak RSS, < 300 MB), from
+the readings alone and again once its days are sealed as the nightly job seals them (all but the last day's),
 against one `SELECT count(*), sum(value)` scan of the month (its partition on PostgreSQL), and the pages that
 touch readings are timed (p95 < 300 ms): the asset page and its usage chart, Unbound, New, and Silent when the
 app has it.
@@ -412,6 +413,17 @@ def run(target: Target, instance: Path, redis_url: str, shape: Shape, backend: s
         vacuum_analyze(target)  # statistics, and the visibility map that lets billing scan the key's index only
 
     floor, rows = floor_scan(app, target, shape.month)
+    raw_bill = bill_in_child(target, instance, redis_url, shape.month)
+    print(f"billing from the readings alone (no day sealed): {raw_bill['seconds']:.2f} s = "
+          f"{raw_bill['seconds'] / floor:.2f}x the scan")
+    with app.app_context():  # what the nightly job has done by billing time: every day sealed but the last one's
+        from database.reading_days import day_of, seal_days
+
+        started = time.perf_counter()
+        days = seal_days(db.session, day_of(shape.ts(done - 1)))
+        sealed = time.perf_counter() - started
+    print(f"nightly seal: {days} days in {sealed:.2f} s ({sealed / max(days, 1):.2f} s per day, each its own "
+          "transaction; the last day stays raw)")
     bill = bill_in_child(target, instance, redis_url, shape.month)
     floor_again, _ = floor_scan(app, target, shape.month)
     floor = min(floor, floor_again)
