@@ -2,7 +2,7 @@
 the file) point to its own layer or a lower one, and no modules import each other in a circle.
 
 Layers, lowest first: models/config/extensions < database < billing, ingest < jobs, reports
-< views, api, web, commands < app < dev. tests/, bench/ and migrations/ are not production code.
+< views, api, web, commands < app < dev, gunicorn.conf. tests/, bench/ and migrations/ are not production code.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ LAYERS = (
     ("jobs", "reports", "webhooks"),
     ("views", "api", "web", "commands"),
     ("app",),
-    ("dev",),
+    ("dev", "gunicorn"),  # what starts the app: make run's devserver, gunicorn's settings file (gunicorn.conf.py)
 )
 LAYER = {top: number for number, tops in enumerate(LAYERS) for top in tops}
 
