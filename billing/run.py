@@ -21,7 +21,7 @@ from billing.pricing import bucket_status, rate_bucket_usage
 from billing.progress import Progress
 from billing.terms import terms_for_period
 from billing.usage import BucketUsage, bucket_specs, usage_for_specs
-from database.audit import audit_bulk
+from database.audit import audit_bulk, audit_rows
 from models import Asset, BillingReading, Bucket, Reading, UnitType, bucket_assets, utcnow
 
 AUDITED_FIELDS = ("client_id", "bucket_id", "period_start", "total_usage", "commit", "base_price", "overage_price",
@@ -137,16 +137,14 @@ def write_lines(session: Session, period_start: datetime, lines: list[dict[str, 
                        table.c.adjusts_period.is_(None))
     old = session.execute(select(*[table.c[name] for name in ("id", *AUDITED_FIELDS)]).where(unfinalized)).all()
     session.execute(delete(table).where(unfinalized))
-    for row in old:
-        audit_bulk(session, "delete", table.name, [row.id],
-                   old={name: _plain(getattr(row, name)) for name in AUDITED_FIELDS})
+    audit_rows(session, "delete", table.name,
+               [(row.id, {name: _plain(getattr(row, name)) for name in AUDITED_FIELDS}, None) for row in old])
     if not lines:
         return []
     ids = list(session.connection().execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), lines).scalars())
-    for new_id, line in zip(ids, lines):
-        audit_bulk(session, "create", table.name, [new_id],
-                   new={name: _plain(line[name]) for name in AUDITED_FIELDS})
+    audit_rows(session, "create", table.name, [(new_id, None, {name: _plain(line[name]) for name in AUDITED_FIELDS})
+                                               for new_id, line in zip(ids, lines)])
     return ids
 
 

@@ -127,7 +127,8 @@ SQLITE_REFRESH = (
     "AND r.unit_type_id = json_extract(k.value, '$[1]') AND r.ts >= json_extract(k.value, '$[2]') "
     "AND r.ts < json_extract(k.value, '$[3]') WHERE true "
     "GROUP BY r.asset_id, r.unit_type_id, json_extract(k.value, '$[2]') "
-    "ON CONFLICT (asset_id, unit_type_id, day) DO UPDATE SET n = excluded.n, total = excluded.total, top = excluded.top")
+    "ON CONFLICT (asset_id, unit_type_id, day) DO UPDATE SET n = excluded.n, total = excluded.total, "
+    "top = excluded.top")
 # PostgreSQL: first make sure each row exists and lock it (in key order): a concurrent batch refreshing the same day
 # is waited for, so the recount below, a statement with a fresh snapshot, sees its readings too.
 POSTGRES_CLAIM = (
@@ -144,7 +145,8 @@ POSTGRES_REFRESH = (
     "FROM json_array_elements(%s::json) AS k JOIN readings r ON r.asset_id = (k->>0)::int "
     "AND r.unit_type_id = (k->>1)::int AND r.ts >= (k->>2)::timestamptz AND r.ts < (k->>3)::timestamptz "
     "GROUP BY 1, 2, 3 "
-    "ON CONFLICT (asset_id, unit_type_id, day) DO UPDATE SET n = excluded.n, total = excluded.total, top = excluded.top")
+    "ON CONFLICT (asset_id, unit_type_id, day) DO UPDATE SET n = excluded.n, total = excluded.total, "
+    "top = excluded.top")
 
 
 def late_days(pairs_at: Iterable[tuple[int, int, datetime]], horizon: datetime) -> list[tuple[int, int, datetime]]:
