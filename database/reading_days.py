@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from database.partitions import hold_archive_fence
@@ -76,6 +76,9 @@ def seal_days(session: Session, until: datetime, progress: Callable[[int, str], 
         session.commit()
     if not days and sealed_before(session) is None:
         _move_horizon(session, end)
+        session.commit()
+    if days and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE reading_days"))  # fresh statistics for billing's plan, as autovacuum would
         session.commit()
     report(100, f"{len(days)} day(s) sealed")
     return len(days)

@@ -35,6 +35,7 @@ MODULES: dict[str, list[str]] = {
     "billing/projections.py": ["tests/billing/test_projections.py", "tests/billing/test_projection_rules.py",
                                "tests/jobs/test_projections_run.py"],
     "billing/usage.py": ["tests/billing/test_billing_usage.py", "tests/billing/test_usage_rules.py",
+                         "tests/billing/test_reading_days.py",
                          "tests/billing/test_billing_run.py"],
     "billing/amounts.py": ["tests/billing/test_amounts.py"],
     "billing/binding.py": ["tests/billing/test_binding.py", "tests/billing/test_provisioning.py",
@@ -49,6 +50,7 @@ MODULES: dict[str, list[str]] = {
     "ingest/suppressions.py": ["tests/ingest/test_suppressions_bounded.py", "tests/ingest/test_suppression_rules.py"],
     "api/keys.py": ["tests/api/test_api_keys.py", "tests/api/test_api_auth.py", "tests/api/test_api_key_display.py", "tests/commands/test_cli.py"],
     "database/audit.py": ["tests/database/test_audit.py", "tests/database/test_audit_values.py"],
+    "database/reading_days.py": ["tests/billing/test_reading_days.py"],
 }
 KILLED = {1, 3}
 
