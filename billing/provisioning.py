@@ -113,8 +113,8 @@ def preview_provisioning(session: Session) -> list[PlannedBinding]:
 
 
 def _free_name(session: Session, client_id: int, wanted: str) -> str:
-    taken = set(session.scalars(select(Bucket.name).where(Bucket.client_id == client_id,
-                                                          Bucket.name.like(f"{wanted[:190]}%"))))
+    # Every name of the client (a few): a LIKE prefix filter missed names with a backslash on PostgreSQL (its escape).
+    taken = set(session.scalars(select(Bucket.name).where(Bucket.client_id == client_id)))
     name, number = wanted, 1
     while name in taken:
         number += 1

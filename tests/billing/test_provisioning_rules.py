@@ -146,3 +146,58 @@ def test_the_preview_lists_plans_by_client_then_source_with_assets_by_id(app):
         plans = [(p.client_name, p.source_type, p.asset_external_ids, p.asset_ids) for p in preview_provisioning(db.session)]
     assert plans == [("Beta", "hyperv", ["b-1"], [ids["b-1"]]), ("Beta", "vm", ["z-2"], [ids["z-2"]]),
                      ("Acme", "hyperv", ["a-1"], [ids["a-1"]]), ("Acme", "vm", ["z-1", "a-2"], [ids["z-1"], ids["a-2"]])]
+
+
+def test_a_plan_lists_its_assets_by_id_not_in_the_order_they_last_reported(app):
+    """Within one client and source type the preview lists assets by id: z-1, a-2, m-3 (created in that order), although their
+    last readings run the other way (3, 2 and 1 November) and their external ids sort a, m, z."""
+    from billing.provisioning import preview_provisioning
+
+    with app.app_context():
+        cpu = auto("cpu")
+        acme = Client(name="Acme")
+        db.session.add(acme)
+        db.session.flush()
+        for day, name in ((3, "z-1"), (2, "a-2"), (1, "m-3")):
+            row = Asset(external_id=name, source_type="vm", client=acme)
+            db.session.add(row)
+            db.session.flush()
+            store_readings(db.session, [NewReading(row.id, cpu.id, TS.replace(day=day), Decimal(1))])
+        db.session.commit()
+        plans = preview_provisioning(db.session)
+    assert [(p.source_type, p.asset_external_ids) for p in plans] == [("vm", ["z-1", "a-2", "m-3"])]
+    assert plans[0].asset_ids == sorted(plans[0].asset_ids)
+
+
+def test_each_plan_names_its_unit_type_by_id_and_name(app):
+    """The preview's plans carry the unit type they provision (id and name; the Unit Types page shows the name)."""
+    from billing.provisioning import preview_provisioning
+
+    with app.app_context():
+        cpu, disk = auto("cpu"), auto("disk")
+        acme = Client(name="Acme")
+        db.session.add(acme)
+        reporting("vm-1", acme, cpu, disk)
+        db.session.commit()
+        ids = {"cpu": cpu.id, "disk": disk.id}
+        plans = [(p.unit_type_id, p.unit_type_name, p.bucket_name) for p in preview_provisioning(db.session)]
+    assert plans == [(ids["cpu"], "cpu", "cpu (vm)"), (ids["disk"], "disk", "disk (vm)")]
+
+
+def test_a_taken_name_with_a_backslash_or_like_wildcards_still_gets_a_number(app):
+    """The client already has buckets named 'C:\\x_y% (vm)' (another unit type) and 'C:\\x_y% (vm) 2': the new bucket
+    is 'C:\\x_y% (vm) 3'. (PostgreSQL's LIKE treats a backslash as an escape: a LIKE prefix filter missed both
+    names and the insert hit uq_buckets_client_name.)"""
+    with app.app_context():
+        odd = auto("C:\\x_y%")
+        other = UnitType(name="other", aggregation="sum")
+        acme = Client(name="Acme")
+        db.session.add_all([other, acme])
+        db.session.flush()
+        db.session.add_all([Bucket(client=acme, name=r"C:\x_y% (vm)", unit_type=other, source_type="x"),
+                            Bucket(client=acme, name=r"C:\x_y% (vm) 2", unit_type=other, source_type="y")])
+        reporting("vm-1", acme, odd)
+        db.session.commit()
+        assert run_provisioning(db.session).buckets_created == 1
+        names = set(buckets_of(acme))
+    assert names == {r"C:\x_y% (vm)", r"C:\x_y% (vm) 2", r"C:\x_y% (vm) 3"}
