@@ -5,9 +5,18 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
+from ingest import batch as batch_module
 from ingest.batch import ITEMS, parse_batch, plain_items, validate_items
+
+
+@pytest.fixture(autouse=True)
+def no_stamps_seen_yet():
+    """Each test starts with the timestamp caches empty (a run in one process, as mutmut's, would fill them)."""
+    batch_module._PARSED_STAMPS.clear()
+    batch_module._CHECKED_STAMPS.clear()
 
 TEXT = st.one_of(
     st.sampled_from(["vm-1", "a", "x" * 255, "x" * 256, " vm-1", "vm-1 ", "vm\x001", "", "é", "vm é", "\u00a0vm",
@@ -87,3 +96,15 @@ def test_a_plain_batch_and_the_same_items_wrapped_read_the_same():
     raw = json.dumps(batch).encode()
     assert parse_batch(raw) == parse_batch(b'{"readings": ' + raw + b"}")
     assert [item["value"] for _, item in parse_batch(raw)[0]] == [Decimal("0.1"), Decimal(1), Decimal("123456789012.5")]
+
+
+def test_the_one_pass_takes_ids_up_to_their_limits_and_printable_edges_then_parses_each_stamp_once():
+    items = [{"asset_id": "!" + "x" * 253 + "~", "source": "~" + "s" * 98 + "!", "unit_type": "u" * 100,
+              "value": Decimal("999999999999.999999"), "timestamp": "2026-11-20T10:00:00Z", "name": "n" * 255,
+              "description": "d" * 10_000},
+             {"asset_id": "~", "source": "!", "unit_type": "!", "value": Decimal(0), "timestamp": "2026-11-20T10:00:00Z"}]
+    plain = plain_items(items)
+    assert plain == ITEMS.validate_python(items)
+    assert plain[0]["timestamp"] is plain[1]["timestamp"]  # one datetime for the stamp the batch shares
+    assert list(batch_module._PARSED_STAMPS) == ["2026-11-20T10:00:00Z"]
+    assert plain_items([{**items[1], "asset_id": "x" * 256}]) is None
