@@ -26,8 +26,10 @@ OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)
     (" =1", "' =1"), ("  +cmd", "'  +cmd"), ("\n=1", "'\n=1"), (" \t\r\n@x", "' \t\r\n@x"),  # trimmed by some
     ("a=1", "a=1"), ("1-2", "1-2"), ("X=1", "X=1"), ("XX=1", "XX=1"), ("", ""), ("   ", "   "),
     ("Acme =1", "Acme =1"), ("12.500000", "12.500000"),
+    ("\u00a0=1", "\u00a0=1"),  # a no-break space is not trimmed (Excel's TRIM keeps CHAR(160)): text as typed
 ])
 def test_only_cells_a_spreadsheet_would_run_get_an_apostrophe(cell, exported):
+    """= + - @ tab CR first, or after leading spaces, tabs, CR or LF only: other characters keep the cell text."""
     assert neutralise(cell) == exported
 
 
