@@ -107,4 +107,6 @@ def test_the_one_pass_takes_ids_up_to_their_limits_and_printable_edges_then_pars
     assert plain == ITEMS.validate_python(items)
     assert plain[0]["timestamp"] is plain[1]["timestamp"]  # one datetime for the stamp the batch shares
     assert list(batch_module._PARSED_STAMPS) == ["2026-11-20T10:00:00Z"]
-    assert plain_items([{**items[1], "asset_id": "x" * 256}]) is None
+    for field, longest in (("asset_id", 255), ("source", 100), ("unit_type", 100), ("name", 255),
+                           ("description", 10_000)):
+        assert plain_items([{**items[1], field: "x" * (longest + 1)}]) is None, field
