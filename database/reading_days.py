@@ -9,7 +9,7 @@ Kept exact by three rules:
 - a batch that stores readings before the horizon recomputes the rows of the (asset, unit type, day)s it touched, in
   its own transaction (`refresh_days`, called by ingest/store.py after the insert): late usage keeps the days exact;
 - rows go when their asset or unit type goes (ON DELETE CASCADE); an archived month keeps its rows, as its lines
-  stay (it is never billed again, and restoring its file brings back the very readings they were computed from).
+  stay (it is never billed again), and restoring its file recounts its days (`recount_days`).
 """
 from __future__ import annotations
 
@@ -111,10 +111,11 @@ def _count_day(session: Session, day: datetime, units: list[int]) -> None:
 
 
 def _move_horizon(session: Session, before: datetime) -> None:
+    """Forward only: a second seal running late over the same days never takes the horizon back."""
     row = session.get(ReadingDaysSealed, HORIZON_ID)
     if row is None:
         session.add(ReadingDaysSealed(id=HORIZON_ID, before=before))
-    else:
+    elif before > row.before:
         row.before = before
     session.flush()
 

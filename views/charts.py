@@ -154,8 +154,9 @@ def asset_usage(series: dict[str, list[tuple[str, Decimal]]]) -> go.Figure:
     traces = []
     for index, name in enumerate(names):
         suffix = "" if index == 0 else str(index + 1)
-        top = 1 - index * (height + gap)
-        layout[f"yaxis{suffix}"] = dict(domain=[top - height, top], gridcolor=GRID, zerolinecolor=GRID,
+        top = round(1 - index * (height + gap), 6)  # rounded: 3 rows left the last at -5.6e-17, which plotly refuses
+        bottom = max(0.0, round(top - height, 6))
+        layout[f"yaxis{suffix}"] = dict(domain=[bottom, top], gridcolor=GRID, zerolinecolor=GRID,
                                         rangemode="tozero", automargin=True)
         layout[f"xaxis{suffix}"] = dict(x_axis, anchor=f"y{suffix}", gridcolor=GRID,
                                         **({"matches": "x"} if index else {}))

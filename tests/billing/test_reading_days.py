@@ -242,3 +242,15 @@ def test_the_nightly_job_and_the_command_seal_every_day_before_yesterday(app):
         assert sealed_before(db.session) == today - DAY
         assert scheduled_seal_days() == f"0 day(s) sealed; every day before {today - DAY:%Y-%m-%d} is sealed"
         assert [row[:1] for row in day_rows().values()] == [(1,)]
+
+
+def test_the_horizon_only_moves_forward(app):
+    """Two seals over the same days (the nightly job and the command at once): the later one never takes it back."""
+    from database.reading_days import _move_horizon
+
+    with app.app_context():
+        _move_horizon(db.session, datetime(2026, 11, 10, tzinfo=UTC))
+        _move_horizon(db.session, datetime(2026, 11, 4, tzinfo=UTC))
+        assert sealed_before(db.session) == datetime(2026, 11, 10, tzinfo=UTC)
+        _move_horizon(db.session, datetime(2026, 11, 11, tzinfo=UTC))
+        assert sealed_before(db.session) == datetime(2026, 11, 11, tzinfo=UTC)

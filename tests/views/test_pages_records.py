@@ -69,6 +69,27 @@ def test_asset_page_loads_usage_as_a_figure(request, fleet, role_client):
     assert trace["name"] == "vm-hours" and trace["y"] == [2.5]
 
 
+@pytest.mark.parametrize("units", [2, 3, 4, 5, 6, 7])
+def test_an_asset_reporting_several_unit_types_gets_a_row_each_inside_the_chart(app, viewer_client, units):
+    """3 rows put the last one's floor at -5.6e-17 (float steps), which plotly refused: the usage answered 500."""
+    with app.app_context():
+        asset = Asset(external_id="multi", source_type="snmp")
+        kinds = [UnitType(name=f"u{i}", aggregation="sum") for i in range(units)]
+        db.session.add_all([asset, *kinds])
+        db.session.flush()
+        store_readings(db.session, [NewReading(asset.id, kind.id, NOW - timedelta(days=1), Decimal(i + 1))
+                                    for i, kind in enumerate(kinds)])
+        db.session.commit()
+        asset_id = asset.id
+    response = viewer_client.get(f"/admin/assets/page/{asset_id}/usage.json")
+    assert response.status_code == 200
+    layout = response.get_json()["figure"]["layout"]
+    domains = [layout[f"yaxis{'' if i == 0 else i + 1}"]["domain"] for i in range(units)]
+    assert domains[0][1] == 1 and domains[-1][0] == 0
+    assert all(0 <= low < high <= 1 for low, high in domains)
+    assert all(below[1] < above[0] for above, below in zip(domains, domains[1:]))  # rows apart, top to bottom
+
+
 def test_asset_usage_json_is_null_without_recent_readings(app, viewer_client):
     with app.app_context():
         asset = Asset(external_id="quiet", source_type="snmp")
