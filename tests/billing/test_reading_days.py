@@ -254,3 +254,36 @@ def test_the_horizon_only_moves_forward(app):
         assert sealed_before(db.session) == datetime(2026, 11, 10, tzinfo=UTC)
         _move_horizon(db.session, datetime(2026, 11, 11, tzinfo=UTC))
         assert sealed_before(db.session) == datetime(2026, 11, 11, tzinfo=UTC)
+
+
+def test_each_asset_and_unit_type_gets_its_own_row_per_day_and_billing_adds_them_from_the_first_sealed_day(app):
+    with app.app_context():
+        gb, cpu = unit_type("gb"), unit_type("cpu")
+        a, b = asset("a"), asset("b")
+        for target, unit, values in ((a, gb, ("1", "2")), (a, cpu, ("10", "20")), (b, gb, ("100", "200"))):
+            readings(target, [("2026-11-01T00:00:00+00:00", values[0]), ("2026-11-02T12:00:00+00:00", values[1])],
+                     unit=unit)
+        whole = bucket("gb", "sum", [a, b], unit=gb)
+        top = bucket("cpu", "max", [a], unit=cpu)
+        db.session.commit()
+        seal_days(db.session, datetime(2026, 11, 3, tzinfo=UTC))
+        assert day_rows() == {(a.id, gb.id, "2026-11-01"): (1, D(1), D(1)), (a.id, gb.id, "2026-11-02"): (1, D(2), D(2)),
+                              (a.id, cpu.id, "2026-11-01"): (1, D(10), D(10)),
+                              (a.id, cpu.id, "2026-11-02"): (1, D(20), D(20)),
+                              (b.id, gb.id, "2026-11-01"): (1, D(100), D(100)),
+                              (b.id, gb.id, "2026-11-02"): (1, D(200), D(200))}
+        usages = bucket_usages(db.session, NOV, DEC)
+        assert (usages[whole.id].total, usages[top.id].total) == (D(303), D(20))
+        assert bucket_usages(db.session, NOV, NOV + DAY)[whole.id].total == D(101)
+
+
+def test_recount_touches_only_sealed_days(app):
+    with app.app_context():
+        a = asset("a")
+        readings(a, [("2026-11-05T10:00:00+00:00", "1")])
+        db.session.commit()
+        assert recount_days(db.session, NOV, DEC) == 0  # nothing sealed yet
+        seal_days(db.session, datetime(2026, 11, 3, tzinfo=UTC))
+        assert recount_days(db.session, datetime(2026, 11, 3, tzinfo=UTC), DEC) == 0
+        assert recount_days(db.session, datetime(2026, 11, 5, tzinfo=UTC), DEC) == 0
+        assert day_rows() == {}
