@@ -287,3 +287,18 @@ def test_recount_touches_only_sealed_days(app):
         assert recount_days(db.session, datetime(2026, 11, 3, tzinfo=UTC), DEC) == 0
         assert recount_days(db.session, datetime(2026, 11, 5, tzinfo=UTC), DEC) == 0
         assert day_rows() == {}
+
+
+def test_a_day_is_the_utc_day_whatever_the_machines_time_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    try:
+        assert day_of(datetime(2026, 11, 2, 5, 0)) == datetime(2026, 11, 2, tzinfo=UTC)  # naive: UTC
+        assert day_of(datetime(2026, 11, 2, 20, 0, tzinfo=UTC)) == datetime(2026, 11, 2, tzinfo=UTC)
+        assert day_of(datetime(2026, 11, 3, 8, 0, tzinfo=timezone(timedelta(hours=13)))) == datetime(2026, 11, 2,
+                                                                                                     tzinfo=UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
