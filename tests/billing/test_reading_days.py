@@ -302,3 +302,54 @@ def test_a_day_is_the_utc_day_whatever_the_machines_time_zone(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_sealing_a_day_waits_for_a_batch_writing_into_it_and_counts_its_readings(app, backend):
+    """The seal takes the archive fence exclusive: a batch in flight (holding it shared) finishes first."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    with app.app_context():
+        a = asset("a")
+        gb = unit_type()
+        readings(a, [("2026-11-02T10:00:00+00:00", "1")], unit=gb)
+        db.session.commit()
+        ids = (a.id, gb.id)
+    stored, sealed = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def batch() -> None:
+        try:
+            with app.app_context():
+                from ingest.store import KnownSummaries, NewReading, prepare_readings, write_readings
+
+                known = KnownSummaries({ids[0]: datetime(2026, 11, 9, tzinfo=UTC)},
+                                       {ids: (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 9, tzinfo=UTC))})
+                rows = [NewReading(ids[0], ids[1], datetime(2026, 11, 2, 11, tzinfo=UTC), D(10))]
+                write_readings(db.session, prepare_readings(rows, datetime(2026, 11, 3, tzinfo=UTC), "postgresql",
+                                                            known))
+                stored.set()
+                assert not sealed.wait(2)  # the seal waits for this batch
+                db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+            errors.append(exc)
+
+    def seal() -> None:
+        try:
+            with app.app_context():
+                seal_days(db.session, datetime(2026, 11, 3, tzinfo=UTC))
+                sealed.set()
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    first = threading.Thread(target=batch)
+    first.start()
+    assert stored.wait(30)
+    second = threading.Thread(target=seal)
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert errors == [] and sealed.is_set()
+    with app.app_context():
+        assert day_rows() == {(ids[0], ids[1], "2026-11-02"): (2, D(11), D(10))}
