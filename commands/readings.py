@@ -10,9 +10,8 @@ from flask.cli import with_appcontext
 from billing.archive import ArchiveRefused, archivable_months, archive_month, archive_refusal, restore_file
 from billing.periods import current_period_start, parse_period, period_label
 from database.partitions import AHEAD, create_partitions, months_ahead, partitioned
-from database.reading_days import DAY, day_of, seal_days, sealed_before
+from database.reading_days import seal_ended_days, sealed_before
 from extensions import db
-from models import utcnow
 
 
 @click.command("create-partitions")
@@ -85,7 +84,7 @@ def seal_reading_days_command() -> None:
     """Seal the ended days (all but yesterday and today) into reading_days, as the nightly job does: the first run
     after an upgrade counts the whole history, one day per transaction."""
     with click.progressbar(length=100, label="sealing days") as bar:
-        days = seal_days(db.session, day_of(utcnow()) - DAY, lambda percent, _: bar.update(max(0, percent - bar.pos)))
+        days = seal_ended_days(db.session, lambda percent, _: bar.update(max(0, percent - bar.pos)))
     horizon = sealed_before(db.session)
     click.echo(f"sealed {days} day(s); every day before {horizon:%Y-%m-%d} is sealed")
 

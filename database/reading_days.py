@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from database.partitions import hold_archive_fence
-from models import Reading, ReadingDay, ReadingDaysSealed, UnitType, UTCDateTime
+from models import Reading, ReadingDay, ReadingDaysSealed, UnitType, UTCDateTime, utcnow
 
 DAY = timedelta(days=1)
 HORIZON_ID = 1
@@ -82,6 +82,12 @@ def seal_days(session: Session, until: datetime, progress: Callable[[int, str], 
         session.commit()
     report(100, f"{len(days)} day(s) sealed")
     return len(days)
+
+
+def seal_ended_days(session: Session, progress: Callable[[int, str], None] | None = None) -> int:
+    """What the nightly job seals: every day before yesterday (UTC). Yesterday stays raw one more day, so that
+    collectors' late polls land in an open day instead of recounting a sealed one."""
+    return seal_days(session, day_of(utcnow()) - DAY, progress)
 
 
 def recount_days(session: Session, start: datetime, end: datetime) -> int:
