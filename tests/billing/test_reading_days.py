@@ -175,10 +175,10 @@ def test_billing_from_sealed_days_equals_the_reference_whatever_the_horizon_and_
                                    whole_month=True) == expected
 
 
-# ---- PostgreSQL: two late batches for one sealed day at once ---------------------------------------------------
+# ---- PostgreSQL: sessions at once on one sealed day --------------------------------------------------------------
 
-def test_two_late_batches_for_the_same_sealed_day_at_once_both_count(app, backend):
-    """The second batch waits for the first's lock on the day's row, then recounts with both readings."""
+def one_reading_on_november_2nd(app, backend) -> tuple[int, int]:
+    """(asset id, unit type id) of an asset with one reading on 2026-11-02 (PostgreSQL only: SQLite has one writer)."""
     if backend != "postgresql":
         pytest.skip("SQLite has one writer at a time")
     with app.app_context():
@@ -186,23 +186,33 @@ def test_two_late_batches_for_the_same_sealed_day_at_once_both_count(app, backen
         gb = unit_type()
         readings(a, [("2026-11-02T10:00:00+00:00", "1")], unit=gb)
         db.session.commit()
+        return a.id, gb.id
+
+
+def write_late_reading(ids: tuple[int, int], moment: datetime, value: str, received: datetime) -> None:
+    """Write one reading as ingest writes a late one, in the session's open transaction: the asset's summaries
+    already cover it, so only the reading is written (no lock on the asset or its summaries)."""
+    from ingest.store import KnownSummaries, NewReading, prepare_readings, write_readings
+
+    known = KnownSummaries({ids[0]: datetime(2026, 11, 9, tzinfo=UTC)},
+                           {ids: (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 9, tzinfo=UTC))})
+    prepared = prepare_readings([NewReading(ids[0], ids[1], moment, D(value))], received, "postgresql", known)
+    assert prepared.units[0][0] == [] and prepared.seen[0][0] == []
+    write_readings(db.session, prepared)
+
+
+def test_two_late_batches_for_the_same_sealed_day_at_once_both_count(app, backend):
+    """The second batch waits for the first's lock on the day's row, then recounts with both readings."""
+    ids = one_reading_on_november_2nd(app, backend)
+    with app.app_context():
         seal_days(db.session, datetime(2026, 11, 10, tzinfo=UTC))
-        ids = (a.id, gb.id)
     first_stored, second_done = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def late(ts: str, value: str, hold: bool) -> None:
         try:
             with app.app_context():
-                from ingest.store import KnownSummaries, NewReading, prepare_readings, write_readings
-
-                # as ingest writes a late reading: the asset's summaries already cover it, so only readings are written
-                known = KnownSummaries({ids[0]: datetime(2026, 11, 9, tzinfo=UTC)},
-                                       {ids: (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 9, tzinfo=UTC))})
-                rows = [NewReading(ids[0], ids[1], datetime.fromisoformat(ts), D(value))]
-                prepared = prepare_readings(rows, datetime(2026, 11, 12, tzinfo=UTC), "postgresql", known)
-                assert prepared.units[0][0] == [] and prepared.seen[0][0] == []
-                write_readings(db.session, prepared)
+                write_late_reading(ids, datetime.fromisoformat(ts), value, datetime(2026, 11, 12, tzinfo=UTC))
                 if hold:
                     first_stored.set()
                     second_done.wait(2)  # the second batch must still be waiting on this one's lock
@@ -267,7 +277,8 @@ def test_each_asset_and_unit_type_gets_its_own_row_per_day_and_billing_adds_them
         top = bucket("cpu", "max", [a], unit=cpu)
         db.session.commit()
         seal_days(db.session, datetime(2026, 11, 3, tzinfo=UTC))
-        assert day_rows() == {(a.id, gb.id, "2026-11-01"): (1, D(1), D(1)), (a.id, gb.id, "2026-11-02"): (1, D(2), D(2)),
+        assert day_rows() == {(a.id, gb.id, "2026-11-01"): (1, D(1), D(1)),
+                              (a.id, gb.id, "2026-11-02"): (1, D(2), D(2)),
                               (a.id, cpu.id, "2026-11-01"): (1, D(10), D(10)),
                               (a.id, cpu.id, "2026-11-02"): (1, D(20), D(20)),
                               (b.id, gb.id, "2026-11-01"): (1, D(100), D(100)),
@@ -306,27 +317,14 @@ def test_a_day_is_the_utc_day_whatever_the_machines_time_zone(monkeypatch):
 
 def test_sealing_a_day_waits_for_a_batch_writing_into_it_and_counts_its_readings(app, backend):
     """The seal takes the archive fence exclusive: a batch in flight (holding it shared) finishes first."""
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
-    with app.app_context():
-        a = asset("a")
-        gb = unit_type()
-        readings(a, [("2026-11-02T10:00:00+00:00", "1")], unit=gb)
-        db.session.commit()
-        ids = (a.id, gb.id)
+    ids = one_reading_on_november_2nd(app, backend)
     stored, sealed = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def batch() -> None:
         try:
             with app.app_context():
-                from ingest.store import KnownSummaries, NewReading, prepare_readings, write_readings
-
-                known = KnownSummaries({ids[0]: datetime(2026, 11, 9, tzinfo=UTC)},
-                                       {ids: (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 9, tzinfo=UTC))})
-                rows = [NewReading(ids[0], ids[1], datetime(2026, 11, 2, 11, tzinfo=UTC), D(10))]
-                write_readings(db.session, prepare_readings(rows, datetime(2026, 11, 3, tzinfo=UTC), "postgresql",
-                                                            known))
+                write_late_reading(ids, datetime(2026, 11, 2, 11, tzinfo=UTC), "10", datetime(2026, 11, 3, tzinfo=UTC))
                 stored.set()
                 assert not sealed.wait(2)  # the seal waits for this batch
                 db.session.commit()
