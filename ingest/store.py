@@ -270,7 +270,7 @@ def _prepare_postgres(rows: Sequence[NewReading], received_at: datetime, known: 
               [_aware(spans[k][1]) for k in keys])]
     ids = list(last_seen)
     seen = [(ids,), (ids, [_aware(last_seen[a]) for a in ids])]
-    moments = {_aware(r[2]) for r in rows}
+    moments = {_aware(moment) for moment in {r[2] for r in rows}}  # distinct first: a poll shares one ts
     return PreparedReadings("postgresql", copy_text(rows, received_at), units, seen, len(rows),
                             _months(moments), received_at, rows, min(moments, default=None))
 
