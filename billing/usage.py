@@ -164,6 +164,12 @@ def _raw_stats(session: Session, start: datetime, end: datetime, bucket_filter,
     """`_group_stats` from the readings alone."""
     if session.get_bind().dialect.name == "sqlite":
         return _pair_stats(session, start, end, bucket_filter)
+    return _postgres_stats(session, start, end, bucket_filter, whole_month)
+
+
+def _postgres_stats(session: Session, start: datetime, end: datetime, bucket_filter,
+                    whole_month: bool) -> dict[Pair, tuple]:
+    """PostgreSQL's form of `_raw_stats`: a GROUP BY over the window's readings, whole or joined to the pairs."""
     pairs = _pairs(bucket_filter, GROUPED)
     if whole_month:
         # Aggregate first, join after: ONE parallel hash-aggregated scan of the window's readings (a hash join per
@@ -236,12 +242,22 @@ def _p95_values(session: Session, start: datetime, end: datetime, bucket_filter)
     """(asset, unit) -> the value at nearest rank ceil(0.95·n) of the window's readings sorted ascending."""
     pairs = _pairs(bucket_filter, ("p95",))
     if session.get_bind().dialect.name == "postgresql":
-        # percentile_disc(f) is the first value whose 1-based rank r has r/n >= f: r = ceil(0.95·n) (0.95 as a
-        # double is a hair below 0.95, so 0.95·n never rounds up past an integer; tests hold it for n = 1..2000).
-        pick = func.percentile_disc(0.95).within_group(Reading.value.asc())
-        query = _readings_of(select(Reading.asset_id, Reading.unit_type_id, type_coerce(pick, MicroUnits()))
-                             .group_by(Reading.asset_id, Reading.unit_type_id), pairs, start, end)
-        return {(a, u): value for a, u, value in session.execute(query)}
+        return _p95_postgres(session, start, end, pairs)
+    return _p95_sqlite(session, start, end, pairs)
+
+
+def _p95_postgres(session: Session, start: datetime, end: datetime, pairs) -> dict[Pair, Decimal]:
+    """`_p95_values` by percentile_disc(0.95), the first value whose 1-based rank r has r/n >= 0.95: r = ceil(0.95·n)
+    (0.95 as a double is a hair below 0.95, so 0.95·n never rounds up past an integer; tests hold it for n up to
+    2000)."""
+    pick = func.percentile_disc(0.95).within_group(Reading.value.asc())
+    query = _readings_of(select(Reading.asset_id, Reading.unit_type_id, type_coerce(pick, MicroUnits()))
+                         .group_by(Reading.asset_id, Reading.unit_type_id), pairs, start, end)
+    return {(a, u): value for a, u, value in session.execute(query)}
+
+
+def _p95_sqlite(session: Session, start: datetime, end: datetime, pairs) -> dict[Pair, Decimal]:
+    """`_p95_values` by ROW_NUMBER()/COUNT() windows: the row with 100·r >= 95·n > 100·(r−1)."""
     partition = (Reading.asset_id, Reading.unit_type_id)
     inner = select(
         Reading.asset_id, Reading.unit_type_id, Reading.value,

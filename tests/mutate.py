@@ -4,6 +4,10 @@ Each module runs in its own scratch copy of the repo (mutmut writes `mutants/` n
 setup.cfg naming that one file to mutate and the tests that hold it. Prints killed / mutants per module and
 the survivors' names (`cd <scratch dir> && mutmut show NAME` shows a diff). Usage:
 `python tests/mutate.py [module ...]`, module as a path (billing/periods.py); no argument runs them all.
+
+SQLite first. With MUTATE_POSTGRES_URL (a postgresql+psycopg:// URL) each module's SQLite survivors, and the mutants
+no SQLite test reaches (PostgreSQL-only code), run again on PostgreSQL in a second scratch copy: CI runs the suite
+on both backends, so a mutant either kills counts as killed.
 """
 from __future__ import annotations
 
@@ -46,30 +50,39 @@ MODULES: dict[str, list[str]] = {
     "billing/provisioning.py": ["tests/billing/test_provisioning_rules.py", "tests/billing/test_provisioning.py"],
     "ingest/batch.py": ["tests/ingest/test_batch_rules.py", "tests/ingest/test_plain_items.py", "tests/api/test_api_ingest.py",
                         "tests/ingest/test_ingest_strict_input.py", "tests/ingest/test_store.py"],
-    "ingest/store.py": ["tests/ingest", "tests/api/test_api_ingest.py"],
+    "ingest/store.py": ["tests/ingest/test_store.py", "tests/ingest/test_last_seen_exact.py",
+                        "tests/ingest/test_ingest_across_processes.py", "tests/ingest/test_batch_rules.py",
+                        "tests/api/test_api_ingest.py", "tests/billing/test_archive.py",
+                        "tests/billing/test_reading_days.py"],
     "ingest/suppressions.py": ["tests/ingest/test_suppressions_bounded.py", "tests/ingest/test_suppression_rules.py"],
     "api/keys.py": ["tests/api/test_api_keys.py", "tests/api/test_api_auth.py", "tests/api/test_api_key_display.py", "tests/commands/test_cli.py"],
     "database/audit.py": ["tests/database/test_audit.py", "tests/database/test_audit_values.py"],
     "database/reading_days.py": ["tests/billing/test_reading_days.py"],
 }
 KILLED = {1, 3}
+# Each mutant's tests: one process (mutmut forks its own), cheapest first (tests/mutmut_order.py), no browser, the
+# same hypothesis examples on every run (tests/conftest.py's "mutate" profile).
+PYTEST_ARGS = ["-p", "no:xdist", "-p", "no:cacheprovider", "-p", "tests.mutmut_order", "-m", "not browser",
+               "--hypothesis-profile=mutate"]
 
 
 def _setup_cfg(module: str, tests: list[str]) -> str:
     lines = ["[mutmut]", "source_paths=", *[f"    {p}" for p in CODE], f"only_mutate={module}", "also_copy=",
-             *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args=", "    -p", "    no:xdist", "    -p",
-             "    no:cacheprovider", "    -m", "    not browser", "    --hypothesis-profile=mutate",
+             *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args=",
+             *[f"    {arg}" for arg in PYTEST_ARGS],
              "pytest_add_cli_args_test_selection=",
              *[f"    {t}" for t in tests if (ROOT / t).exists()]]
     return "\n".join(lines) + "\n"
 
 
-def _scores(work: Path) -> tuple[Counter, list[str]]:
-    """Counts by outcome and the names of the survivors, read from mutmut's .meta files."""
+def _scores(work: Path, only: set[str] | None = None) -> tuple[Counter, list[str]]:
+    """Counts by outcome and the names of the survivors, read from mutmut's .meta files (of `only`, if given)."""
     outcomes: Counter = Counter()
     survivors: list[str] = []
     for meta in (work / "mutants").rglob("*.meta"):
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if only is not None and name not in only:
+                continue
             outcome = ("killed" if code in KILLED else "survived" if code == 0
                        else "no tests" if code in (5, 33) else "timeout" if code in (24, -24, 36, 152, 255)
                        else "not checked" if code is None else f"other {code}")
@@ -79,9 +92,10 @@ def _scores(work: Path) -> tuple[Counter, list[str]]:
     return outcomes, sorted(survivors)
 
 
-def mutate(module: str, mutmut: str) -> dict:
-    """Run mutmut on one module in its scratch copy; its counts and survivors."""
-    work = SCRATCH / module.replace("/", "_").removesuffix(".py")
+def mutate(module: str, mutmut: str, database_url: str = "", names: list[str] | None = None) -> dict:
+    """Run mutmut on one module in its scratch copy (on SQLite, or on `database_url`, only the mutants `names`);
+    its counts and survivors."""
+    work = SCRATCH / (module.replace("/", "_").removesuffix(".py") + ("-postgresql" if database_url else ""))
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     for name in CODE + ALSO_COPY + ["tests"]:
@@ -92,32 +106,47 @@ def mutate(module: str, mutmut: str) -> dict:
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, work / name)
     (work / "setup.cfg").write_text(_setup_cfg(module, MODULES[module]))
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
     started = time.monotonic()
     with open(work / "mutmut.log", "w") as log:
-        subprocess.run([mutmut, "run", "--max-children", "2"], cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                       check=False)
-    outcomes, survivors = _scores(work)
+        subprocess.run([mutmut, "run", "--max-children", "2", *(names or [])], cwd=work, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=False)
+    outcomes, survivors = _scores(work, set(names) if names else None)
     total = sum(outcomes.values())
-    return {"module": module, "killed": outcomes["killed"], "total": total, "outcomes": dict(outcomes),
-            "survivors": survivors, "seconds": round(time.monotonic() - started), "work": str(work)}
+    return {"module": module, "backend": "postgresql" if database_url else "sqlite", "killed": outcomes["killed"],
+            "total": total, "outcomes": dict(outcomes), "survivors": survivors,
+            "seconds": round(time.monotonic() - started), "work": str(work)}
+
+
+def _report(result: dict) -> None:
+    print(f"{result['module']} ({result['backend']}): {result['killed']}/{result['total']} killed "
+          f"{result['outcomes']} in {result['seconds']}s ({result['work']})", flush=True)
+    for name in result["survivors"]:
+        print(f"    survived: {name}", flush=True)
+    (SCRATCH / "results").mkdir(exist_ok=True)
+    slug = result["module"].replace("/", "_")
+    (SCRATCH / "results" / f"{slug}-{result['backend']}.json").write_text(json.dumps(result, indent=1))
 
 
 def main(argv: list[str]) -> int:
-    """Mutate the named modules (all by default) one after another and print a line per module."""
+    """Mutate the named modules (all by default) one after another and print a line per module; with
+    MUTATE_POSTGRES_URL set, run each module's SQLite survivors again on PostgreSQL (its own code paths there)."""
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
+    postgres = os.environ.get("MUTATE_POSTGRES_URL", "")
     modules = argv or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         print(f"unknown modules {unknown}; known: {list(MODULES)}")
         return 2
+    started = time.monotonic()
     for module in modules:
         result = mutate(module, mutmut)
-        print(f"{result['module']}: {result['killed']}/{result['total']} killed {result['outcomes']} "
-              f"in {result['seconds']}s ({result['work']})", flush=True)
-        for name in result["survivors"]:
-            print(f"    survived: {name}", flush=True)
-        (SCRATCH / "results").mkdir(exist_ok=True)
-        (SCRATCH / "results" / (module.replace("/", "_") + ".json")).write_text(json.dumps(result, indent=1))
+        _report(result)
+        if postgres and result["survivors"]:
+            _report(mutate(module, mutmut, postgres, result["survivors"]))
+    print(f"all in {round(time.monotonic() - started)}s", flush=True)
     return 0
 
 

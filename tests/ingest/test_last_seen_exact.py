@@ -112,3 +112,30 @@ def test_silent_assets_are_judged_on_the_latest_reading_not_the_lagging_summary(
         # alive's latest reading is 23.8 h old: not silent; quiet's is 24.5 h old, shown exactly
         assert [(s.external_id, s.last_ts, s.hours_silent) for s in found] == [
             ("quiet", now - timedelta(hours=24, minutes=30), Decimal("24.50"))]
+
+
+def test_a_batch_that_creates_an_asset_still_leaves_the_known_assets_summaries_within_the_step(app, client):
+    """The summaries of assets the batch found are written only past the step, also when the same batch creates
+    another asset (whose summaries are written at once)."""
+    make_unit_type(app, "gb")
+    key = make_key(app, "ingest")
+    start = (utcnow() - timedelta(hours=3)).replace(second=0, microsecond=0)
+    post(client, key, start, assets=("vm-1",))
+    post(client, key, start + timedelta(minutes=5), assets=("vm-1", "vm-new"))
+    with app.app_context():
+        assert stored("vm-1") == (start, start)
+        assert stored("vm-new") == (start + timedelta(minutes=5),) * 2
+
+
+def test_an_asset_a_batch_creates_takes_its_name_and_description_from_its_first_item(app, client):
+    make_unit_type(app, "gb")
+    key = make_key(app, "ingest")
+    moment = (utcnow() - timedelta(hours=1)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    body = [{"asset_id": "vm-1", "source": "vm", "unit_type": "gb", "value": 1, "timestamp": moment,
+             "name": name, "description": f"{name} host"} for name in ("first", "second")]
+    response = client.post("/api/v1/readings", data=json.dumps(body), headers=bearer(key),
+                           content_type="application/json")
+    assert response.json["duplicates"] == 1
+    with app.app_context():
+        asset = db.session.scalar(sa.select(Asset).where(Asset.external_id == "vm-1"))
+        assert (asset.name, asset.description) == ("first", "first host")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from extensions import db
 from ingest.store import NewReading, micro, store_readings
@@ -108,3 +108,141 @@ def test_one_external_id_from_two_sources_is_two_assets_each_with_its_own_readin
         assert stored == [(aws.id, Decimal(2)), (vmware.id, Decimal(3))]
         assert db.session.get(AssetUnit, (aws.id, unit)) is not None
         assert db.session.get(AssetUnit, (vmware.id, unit)) is not None
+
+
+def test_an_asset_ingest_creates_is_stored_and_audited_with_exactly_its_values(app):
+    """A new asset takes the batch's moment as created_at, empty name and description when the item has none, the
+    key's client, not acknowledged and enabled; its audit entry says so, created by ingest."""
+    import json
+
+    from ingest.batch import ingest_body
+    from models import AuditLog, Client
+
+    make_unit_type(app, "cpu_hours")
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with app.app_context():
+        client = Client(name="Acme")
+        db.session.add(client)
+        db.session.commit()
+        items = [{"asset_id": "vm-9", "source": "vmware", "unit_type": "cpu_hours", "value": 1,
+                  "timestamp": "2026-11-20T10:00:00Z"}]
+        result = ingest_body(db.session, json.dumps(items).encode(), client_id=client.id, now=now)
+        assert (result.accepted, result.rejected) == (1, [])
+        asset = db.session.scalars(select(Asset)).one()
+        assert (asset.external_id, asset.source_type, asset.name, asset.description, asset.client_id,
+                asset.acknowledged, asset.enabled, asset.created_at) == (
+            "vm-9", "vmware", "", "", client.id, False, True, now)
+        entry = db.session.scalars(select(AuditLog).where(AuditLog.table == "assets")).one()
+        assert (entry.action, entry.record_id, entry.old_values) == ("create", str(asset.id), None)
+        assert entry.new_values == {"external_id": "vm-9", "source_type": "vmware", "name": "", "description": "",
+                                    "client_id": client.id, "acknowledged": False, "enabled": True,
+                                    "created_by": "ingest"}
+
+
+def test_an_asset_another_batch_created_meanwhile_is_found_not_created_again(app):
+    """Two batches may both miss an asset in their lookup; the one that inserts second finds the row (no second
+    asset, no audit entry of its own) and stores its readings against it."""
+    from ingest.store import _create_assets
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with app.app_context():
+        first = _create_assets(db.session, {("vm-1", "vmware"): {"name": "one"}}, None, now)
+        db.session.commit()
+        again = _create_assets(db.session, {("vm-1", "vmware"): {"name": "two"},
+                                            ("vm-2", "vmware"): {}}, None, now)
+        db.session.commit()
+        assert again[("vm-1", "vmware")][0] == first[("vm-1", "vmware")][0]
+        assert again[("vm-2", "vmware")][0] != first[("vm-1", "vmware")][0]
+        assert db.session.scalars(select(Asset.name).order_by(Asset.external_id)).all() == ["one", ""]
+
+
+def test_chunks_cover_a_sequence_once_in_order():
+    from ingest.store import _chunks
+
+    assert [list(chunk) for chunk in _chunks([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
+    assert list(_chunks([], 3)) == []
+
+
+def test_a_client_keys_reading_for_an_asset_of_no_client_is_refused_so(app):
+    import json
+
+    from ingest.batch import ingest_body
+    from models import Client
+
+    make_unit_type(app, "cpu_hours")
+    with app.app_context():
+        client = Client(name="Acme")
+        db.session.add_all([client, Asset(external_id="shared", source_type="snmp")])
+        db.session.commit()
+        items = [{"asset_id": "shared", "source": "snmp", "unit_type": "cpu_hours", "value": 1,
+                  "timestamp": "2026-11-20T10:00:00Z"}]
+        result = ingest_body(db.session, json.dumps(items).encode(), client_id=client.id,
+                             now=datetime(2026, 11, 20, 12, tzinfo=UTC))
+        assert result.accepted == 0
+        assert result.rejected == [{"index": 0, "error": "forbidden: asset 'shared' (source 'snmp') belongs to no "
+                                                         "client, not to this key's client"}]
+
+
+def test_a_batch_that_keeps_failing_on_a_constraint_is_tried_three_times_then_refused(app):
+    """An IntegrityError may be a lost race (tried again, up to ATTEMPTS); one that persists is raised, each attempt
+    rolled back."""
+    import pytest
+    from sqlalchemy import event
+    from sqlalchemy.exc import IntegrityError
+
+    from ingest.store import ATTEMPTS, store_items
+
+    rollbacks = []
+    with app.app_context():
+        asset = Asset(external_id="a", source_type="s")
+        db.session.add(asset)
+        db.session.commit()
+        event.listen(db.engine, "rollback", lambda connection: rollbacks.append(1))
+        no_such_unit = 999
+        kept = [(0, ("a", "s"), no_such_unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
+        with pytest.raises(IntegrityError):
+            store_items(db.session, kept, None, datetime(2026, 11, 20, 12, tzinfo=UTC))
+        assert ATTEMPTS == 3
+        assert len(rollbacks) == ATTEMPTS
+        assert db.session.scalar(select(func.count()).select_from(Reading)) == 0
+
+
+def test_under_a_deadline_waiting_for_the_sqlite_writers_turn_ends_at_the_deadline(app, backend):
+    """Another writer holds the ingest lock for 2 s; a batch given 0.3 s gives up (DeadlineExceeded) while the lock is
+    still held, having written nothing. Without a deadline the same batch waits its turn and is stored."""
+    import fcntl
+    import threading
+
+    import pytest
+
+    from database import deadline
+    from ingest.store import store_items
+
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL writes concurrently: no writer's turn")
+    with app.app_context():
+        db.session.add(Asset(external_id="a", source_type="s"))
+        db.session.commit()
+        unit = make_unit_type(app, "cpu_hours")
+        kept = [(0, ("a", "s"), unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
+        released = threading.Event()
+        with open(f"{db.engine.url.database}.ingest-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+
+            def release() -> None:
+                released.set()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+            timer = threading.Timer(2.0, release)
+            timer.start()
+            deadline.start(0.3)
+            try:
+                with pytest.raises(deadline.DeadlineExceeded):
+                    store_items(db.session, kept, None, datetime(2026, 11, 20, 12, tzinfo=UTC))
+                assert not released.is_set()
+            finally:
+                deadline.clear()
+                timer.join()
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Reading)) == 0
+        assert store_items(db.session, kept, None, datetime(2026, 11, 20, 12, tzinfo=UTC)).accepted == 1
