@@ -58,7 +58,17 @@ MODULES: dict[str, list[str]] = {
     "api/keys.py": ["tests/api/test_api_keys.py", "tests/api/test_api_auth.py", "tests/api/test_api_key_display.py", "tests/commands/test_cli.py"],
     "database/audit.py": ["tests/database/test_audit.py", "tests/database/test_audit_values.py"],
     "database/reading_days.py": ["tests/billing/test_reading_days.py"],
+    "billing/adjustments.py": ["tests/billing/test_adjustments.py", "tests/billing/test_terms_properties.py"],
+    "billing/trueups.py": ["tests/billing/test_trueups.py"],
+    "billing/terms.py": ["tests/billing/test_terms.py", "tests/billing/test_terms_properties.py",
+                         "tests/billing/test_trueups.py"],
+    "billing/archive.py": ["tests/billing/test_archive.py"],
+    "billing/time_weighted.py": ["tests/billing/test_time_weighted.py", "tests/billing/test_usage_rules.py",
+                                 "tests/billing/test_billing_usage.py"],
+    "billing/gaps.py": ["tests/views/test_time_weighted_pages.py"],
+    "ingest/last_seen.py": ["tests/ingest/test_last_seen_exact.py"],
 }
+CHILDREN = os.environ.get("MUTATE_CHILDREN", "2")  # mutants tested at once (one per core)
 KILLED = {1, 3}
 # Each mutant's tests: one process (mutmut forks its own), cheapest first (tests/mutmut_order.py), no browser, the
 # same hypothesis examples on every run (tests/conftest.py's "mutate" profile).
@@ -111,7 +121,7 @@ def mutate(module: str, mutmut: str, database_url: str = "", names: list[str] | 
         env["DATABASE_URL"] = database_url
     started = time.monotonic()
     with open(work / "mutmut.log", "w") as log:
-        subprocess.run([mutmut, "run", "--max-children", "2", *(names or [])], cwd=work, env=env, stdout=log,
+        subprocess.run([mutmut, "run", "--max-children", CHILDREN, *(names or [])], cwd=work, env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=False)
     outcomes, survivors = _scores(work, set(names) if names else None)
     total = sum(outcomes.values())
