@@ -139,3 +139,15 @@ def test_an_asset_a_batch_creates_takes_its_name_and_description_from_its_first_
     with app.app_context():
         asset = db.session.scalar(sa.select(Asset).where(Asset.external_id == "vm-1"))
         assert (asset.name, asset.description) == ("first", "first host")
+
+
+def test_a_reading_sent_with_a_utc_offset_moves_last_seen_by_its_instant(app, client):
+    """10:00 UTC stored; 09:30-02:00 (11:30 UTC) is 90 minutes on, past the step: last seen moves to 11:30 UTC."""
+    make_unit_type(app, "gb")
+    key = make_key(app, "ingest")
+    start = (utcnow() - timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
+    post(client, key, start, assets=("vm-1",))
+    later = start + timedelta(minutes=90)
+    post(client, key, later.astimezone(timezone(timedelta(hours=-2))), assets=("vm-1",))
+    with app.app_context():
+        assert stored("vm-1") == (later, later)
