@@ -69,6 +69,9 @@ MODULES: dict[str, list[str]] = {
     "ingest/last_seen.py": ["tests/ingest/test_last_seen_exact.py"],
 }
 CHILDREN = os.environ.get("MUTATE_CHILDREN", "2")  # mutants tested at once (one per core)
+# A mutant is stopped (and counted killed: it loops) after its tests' estimated time times this. mutmut's default, 15,
+# stopped mutants that were only slow: its estimate leaves out fixtures, and a busy machine runs tests 4x slower.
+TIMEOUT_MULTIPLIER = 40
 KILLED = {1, 3}
 # Each mutant's tests: one process (mutmut forks its own), cheapest first (tests/mutmut_order.py), no browser, the
 # same hypothesis examples on every run (tests/conftest.py's "mutate" profile).
@@ -79,7 +82,7 @@ PYTEST_ARGS = ["-p", "no:xdist", "-p", "no:cacheprovider", "-p", "tests.mutmut_o
 def _setup_cfg(module: str, tests: list[str]) -> str:
     lines = ["[mutmut]", "source_paths=", *[f"    {p}" for p in CODE], f"only_mutate={module}", "also_copy=",
              *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args=",
-             *[f"    {arg}" for arg in PYTEST_ARGS],
+             *[f"    {arg}" for arg in PYTEST_ARGS], f"timeout_multiplier={TIMEOUT_MULTIPLIER}",
              "pytest_add_cli_args_test_selection=",
              *[f"    {t}" for t in tests if (ROOT / t).exists()]]
     return "\n".join(lines) + "\n"
