@@ -151,3 +151,19 @@ def test_a_reading_sent_with_a_utc_offset_moves_last_seen_by_its_instant(app, cl
     post(client, key, later.astimezone(timezone(timedelta(hours=-2))), assets=("vm-1",))
     with app.app_context():
         assert stored("vm-1") == (later, later)
+
+
+def test_exactly_one_step_on_moves_no_summary_and_one_microsecond_more_moves_both(app, client):
+    """The summaries move only by MORE than SEEN_STEP: a reading exactly an hour after the stored one writes neither
+    last_seen_at nor last_ts; one an hour and a microsecond after writes both."""
+    make_unit_type(app, "gb")
+    key = make_key(app, "ingest")
+    start = (utcnow() - timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
+    post(client, key, start, assets=("vm-1",))
+    post(client, key, start + SEEN_STEP, assets=("vm-1",))
+    with app.app_context():
+        assert stored("vm-1") == (start, start)
+    past = start + SEEN_STEP + timedelta(microseconds=1)
+    post(client, key, past, assets=("vm-1",))
+    with app.app_context():
+        assert stored("vm-1") == (past, past)

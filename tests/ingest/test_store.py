@@ -269,3 +269,45 @@ def test_a_reading_of_a_month_archived_after_validation_rolls_the_batch_back_for
         assert store_readings(db.session, [NewReading(asset.id, unit, ts, Decimal(1)) for ts in edges]) == 2
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(Reading)) == 2
+
+
+def test_under_a_deadline_sqlites_own_lock_is_waited_for_only_until_the_deadline(app, backend):
+    """Another connection holds SQLite's write lock for 3 s; a batch given 0.5 s is refused at its deadline by SQLite's
+    busy timeout ("database is locked"), not after the 30 s a write outside a request may wait."""
+    import sqlite3
+    import threading
+
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from database import deadline
+    from ingest.store import store_items
+
+    if backend != "sqlite":
+        pytest.skip("SQLite's write lock")
+    with app.app_context():
+        db.session.add(Asset(external_id="a", source_type="s"))
+        db.session.commit()
+        unit = make_unit_type(app, "cpu_hours")
+        kept = [(0, ("a", "s"), unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
+        other = sqlite3.connect(db.engine.url.database, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        released = threading.Event()
+
+        def release() -> None:
+            released.set()
+            other.rollback()
+
+        timer = threading.Timer(3.0, release)
+        timer.start()
+        deadline.start(0.5)
+        try:
+            with pytest.raises(OperationalError, match="database is locked"):
+                store_items(db.session, kept, None, datetime(2026, 11, 20, 12, tzinfo=UTC))
+            assert not released.is_set()
+        finally:
+            deadline.clear()
+            timer.join()
+            other.close()
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Reading)) == 0
