@@ -311,3 +311,19 @@ def test_under_a_deadline_sqlites_own_lock_is_waited_for_only_until_the_deadline
             other.close()
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(Reading)) == 0
+
+
+def test_sqlite_text_of_a_moment_is_utc_whatever_the_machines_time_zone(monkeypatch):
+    import time
+
+    from ingest.store import sqlite_datetime
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    try:
+        auckland = timezone(timedelta(hours=13))
+        assert sqlite_datetime(datetime(2026, 11, 3, 8, 0, 0, 5, tzinfo=auckland)) == "2026-11-02 19:00:00.000005"
+        assert sqlite_datetime(datetime(2026, 11, 2, 19, 0)) == "2026-11-02 19:00:00.000000"  # naive: UTC already
+    finally:
+        monkeypatch.undo()
+        time.tzset()
