@@ -65,7 +65,7 @@ MODULES: dict[str, list[str]] = {
     "billing/archive.py": ["tests/billing/test_archive.py"],
     "billing/time_weighted.py": ["tests/billing/test_time_weighted.py", "tests/billing/test_usage_rules.py",
                                  "tests/billing/test_billing_usage.py"],
-    "billing/gaps.py": ["tests/views/test_time_weighted_pages.py"],
+    "billing/gaps.py": ["tests/billing/test_gaps_rules.py", "tests/views/test_time_weighted_pages.py"],
     "ingest/last_seen.py": ["tests/ingest/test_last_seen_exact.py"],
 }
 CHILDREN = os.environ.get("MUTATE_CHILDREN", "2")  # mutants tested at once (one per core)

@@ -141,6 +141,34 @@ def test_max_gap_comes_from_the_unit_type_and_assets_sum(app):
         assert both_paths(disk.id).gap_hours == {a.id: D("716"), b.id: D("716")}
 
 
+def test_a_reading_whose_hold_ends_at_or_before_the_period_start_adds_nothing_however_large(app):
+    with app.app_context():
+        unit, a, b = gb(60), asset("a"), asset("b")
+        # a: 999,999,999,999.999999 at Oct 31 23:30 holds only until the next reading at 23:50, before November:
+        # nothing (a single microsecond of it would be 277.78 GB-h); 1 GB at 23:50 holds 60 min, 50 of them in
+        # November: 0.833333 GB-h, covered 50 min -> 719.166667 h of gap
+        readings(a, [("2026-10-31T23:30:00+00:00", "999999999999.999999"), ("2026-10-31T23:50:00+00:00", "1")],
+                 unit=unit)
+        # b: one reading exactly the max gap before the start holds until 00:00 exactly: 0 GB-h, all 720 h gap
+        readings(b, [("2026-10-31T23:00:00+00:00", "500")], unit=unit)
+        tw = bucket("storage", "time_weighted", [a, b], unit=unit)
+        usage = both_paths(tw.id)
+        assert usage == BucketUsage(D("0.833333"), {a.id: D("0.833333"), b.id: D("0")},
+                                    {a.id: D("719.166667"), b.id: NOVEMBER_HOURS})
+
+
+def test_a_window_from_midday_to_evening_clips_at_both_of_its_moments(app):
+    with app.app_context():
+        unit, a, b = gb(60), asset("vm-1"), asset("vm-2")
+        readings(a, [("2026-11-02T11:30:00+00:00", "2"), ("2026-11-02T18:00:00+00:00", "4")], unit=unit)
+        tw = bucket("storage", "time_weighted", [a, b], unit=unit)
+        start, end = datetime(2026, 11, 2, 12, tzinfo=timezone.utc), datetime(2026, 11, 2, 18, 30, tzinfo=timezone.utc)
+        # [12:00, 18:30) is 6.5 h: 2 GB from 11:30 holds to 12:30, 30 min of it inside = 1 GB-h; 4 GB at 18:00 is
+        # clipped at 18:30 = 2 GB-h; usage 3, covered 1 h -> 5.5 h gap; vm-2 without readings: all 6.5 h gap
+        assert both_paths(tw.id, start, end) == BucketUsage(D("3"), {a.id: D("3"), b.id: D("0")},
+                                                            {a.id: D("5.5"), b.id: D("6.5")})
+
+
 def test_exact_for_the_largest_values_and_microsecond_holds(app):
     with app.app_context():
         unit, a = gb(44640), asset("big")

@@ -9,7 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from extensions import db
-from models import Asset, AssetUnit, utcnow
+from models import Asset, AssetUnit, Reading, utcnow
 from ingest.store import SEEN_STEP
 from reports.assets import unbound_asset_ids
 from ingest.last_seen import last_seen
@@ -167,3 +167,124 @@ def test_exactly_one_step_on_moves_no_summary_and_one_microsecond_more_moves_bot
     post(client, key, past, assets=("vm-1",))
     with app.app_context():
         assert stored("vm-1") == (past, past)
+
+
+def silent_gb_bucket(app, unit_id: int) -> None:
+    """An enabled gb bucket binding every asset there is."""
+    from models import Bucket, Client
+
+    with app.app_context():
+        acme = Client(name="Acme")
+        db.session.add(acme)
+        db.session.flush()
+        bucket = Bucket(client_id=acme.id, name="gb", unit_type_id=unit_id, source_type="vm", aggregation="sum",
+                        commit=0, base_price=0, overage_price=0, reviewed=True, enabled=True)
+        bucket.assets = list(db.session.scalars(sa.select(Asset)))
+        db.session.add(bucket)
+        db.session.commit()
+
+
+def test_a_latest_reading_exactly_silent_after_hours_old_is_not_silent_although_the_summary_lags_a_full_step(
+        app, client):
+    from reports.silent import silent_assets
+
+    unit_id = make_unit_type(app, "gb")
+    make_unit_type(app, "cpu")
+    key = make_key(app, "ingest")
+    now = utcnow().replace(microsecond=0)
+    # edge: readings 25 h and exactly 24 h ago (one step later: the summary stays at 25 h); 24 h old is not
+    # older than silent_after_hours (24), so edge is not silent
+    post(client, key, now - timedelta(hours=25), assets=("edge", "mixed"))
+    post(client, key, now - timedelta(hours=24), assets=("edge",))
+    # mixed: gb 25 h and 24.5 h ago (silent for gb); its cpu readings are recent, and no bucket counts cpu
+    post(client, key, now - timedelta(hours=24, minutes=30), assets=("mixed",))
+    cpu = [{"asset_id": "mixed", "source": "vm", "unit_type": "cpu", "value": 1,
+            "timestamp": (now - timedelta(hours=hours)).isoformat()} for hours in (25, 1)]
+    assert client.post("/api/v1/readings", json=cpu, headers=bearer(key)).status_code == 200
+    silent_gb_bucket(app, unit_id)
+    with app.app_context():
+        assert stored("edge") == (now - timedelta(hours=25),) * 2  # both summaries stay at 25 h
+        found = silent_assets(db.session, now)
+        # mixed is silent for gb since its gb reading 24.5 h ago (its cpu reading 1 h ago does not count)
+        assert [(s.external_id, s.unit_type, s.last_ts, s.hours_silent) for s in found] == [
+            ("mixed", "gb", now - timedelta(hours=24, minutes=30), Decimal("24.50"))]
+
+
+def test_a_reading_exactly_at_the_start_of_the_sixty_days_counts_for_unbound_although_the_summary_lags(app, client):
+    from billing.binding import unbound_pairs
+
+    gb = make_unit_type(app, "gb")
+    cpu = make_unit_type(app, "cpu")
+    key = make_key(app, "ingest")
+    now = utcnow().replace(microsecond=0)
+    since = now - timedelta(days=60)
+    # edge: readings one step before the window and exactly at its start (the summary stays one step before);
+    # outside: one step before and one second before the start, so its latest reading is outside the 60 days
+    post(client, key, since - timedelta(hours=1), assets=("edge",))
+    post(client, key, since, assets=("edge",))
+    post(client, key, since - timedelta(hours=1), assets=("outside",))
+    post(client, key, since - timedelta(seconds=1), assets=("outside",))
+    # outside's cpu readings are recent: its cpu pair counts, its gb pair still does not
+    cpu_body = [{"asset_id": "outside", "source": "vm", "unit_type": "cpu", "value": 1,
+                 "timestamp": (now - timedelta(hours=hours)).isoformat()} for hours in (2, 1)]
+    assert client.post("/api/v1/readings", json=cpu_body, headers=bearer(key)).status_code == 200
+    with app.app_context():
+        ids = dict(db.session.execute(sa.select(Asset.external_id, Asset.id)).all())
+        assert stored("edge")[1] == since - timedelta(hours=1)
+        assert set(db.session.execute(unbound_pairs(now)).all()) == {(ids["edge"], gb), (ids["outside"], cpu)}
+
+
+def test_last_seen_is_exact_per_asset_for_more_than_one_chunk_of_ids(app, client):
+    make_unit_type(app, "gb")
+    key = make_key(app, "ingest")
+    start = (utcnow() - timedelta(hours=3)).replace(second=0, microsecond=0)
+    names = [f"vm-{i:04d}" for i in range(1001)]  # ids are looked up 500 at a time: three chunks, the last of one
+    post(client, key, start, assets=names)
+    # then asset i reports i seconds after the first poll: within the step, so no summary moves
+    body = [{"asset_id": name, "source": "vm", "unit_type": "gb", "value": 1,
+             "timestamp": (start + timedelta(seconds=i)).isoformat()} for i, name in enumerate(names)]
+    assert client.post("/api/v1/readings", json=body, headers=bearer(key)).json["accepted"] == 1001 - 1
+    with app.app_context():
+        ids = dict(db.session.execute(sa.select(Asset.external_id, Asset.id)).all())
+        expected = {ids[name]: start + timedelta(seconds=i) for i, name in enumerate(names)}
+        assert last_seen(db.session, reversed(list(expected))) == expected
+        assert last_seen(db.session, [ids["vm-0007"], ids["vm-0007"]]) == {ids["vm-0007"]: start + timedelta(seconds=7)}
+        assert last_seen(db.session, []) == {}
+
+
+def test_an_asset_whose_readings_were_archived_keeps_its_last_seen(app, runner, tmp_path):
+    """Archiving drops a finalized month's readings but not the summaries: last seen falls back to the stored
+    latest ts when no reading is left to seek, and an unbound asset stays unbound for its 60 days."""
+    from billing.binding import unbound_pairs
+    from billing.run import bill_period
+    from reports.silent import silent_assets
+    from database.partitions import create_partitions
+    from tests.factories import asset, bucket, readings, unit_type
+
+    jan, feb = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 2, 1, tzinfo=timezone.utc)
+    with app.app_context():
+        create_partitions(db.session, [jan, feb])
+        vm, loose, gb = asset("vm-1"), asset("vm-2"), unit_type("gb")
+        bucket("storage", "sum", [vm], unit=gb)
+        readings(vm, [("2026-01-05T00:00:00+00:00", "1"), ("2026-01-31T23:59:59+00:00", "2")], gb)
+        readings(loose, [("2026-01-20T00:00:00+00:00", "3")], gb)
+        db.session.commit()
+        bill_period(db.session, jan, finalize=True)
+        vm_id, loose_id, gb_id = vm.id, loose.id, gb.id
+    result = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(tmp_path)])
+    assert "archived 2026-01: 3 readings" in result.output, result.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Reading)) == 0
+        assert last_seen(db.session, [vm_id]) == {vm_id: datetime(2026, 1, 31, 23, 59, 59, tzinfo=timezone.utc)}
+        # on February 10th vm-2's January 20th reading is inside the 60 days: still unbound, archived or not
+        assert db.session.execute(unbound_pairs(datetime(2026, 2, 10, tzinfo=timezone.utc))).all() == [
+            (loose_id, gb_id)]
+        # and on March 21st (60 days after January 20th, to the instant) too
+        assert db.session.execute(unbound_pairs(datetime(2026, 3, 21, tzinfo=timezone.utc))).all() == [
+            (loose_id, gb_id)]
+        # vm-1's last reading (Jan 31 23:59:59) is at most 24 h old until Feb 1 23:59:59: not silent then, silent
+        # a second later
+        last = datetime(2026, 1, 31, 23, 59, 59, tzinfo=timezone.utc)
+        for hours_later, silent in ((12, False), (24, False), (24 + 1 / 3600, True)):
+            found = silent_assets(db.session, last + timedelta(hours=hours_later))
+            assert [s.asset_id for s in found] == ([vm_id] if silent else []), hours_later
