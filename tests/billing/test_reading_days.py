@@ -351,3 +351,23 @@ def test_sealing_a_day_waits_for_a_batch_writing_into_it_and_counts_its_readings
     assert errors == [] and sealed.is_set()
     with app.app_context():
         assert day_rows() == {(ids[0], ids[1], "2026-11-02"): (2, D(11), D(10))}
+
+
+def test_a_partly_sealed_month_joins_each_assets_sealed_days_and_unsealed_hours(app):
+    """Days before Nov 10 sealed, the rest raw: a has readings on both sides (5 sealed, 9 after), b only after (7),
+    c only before (3), d both with the larger before (9 sealed, 5 after): each figure takes both sides."""
+    with app.app_context():
+        a, b, c, d = asset("a"), asset("b"), asset("c"), asset("d")
+        readings(a, [("2026-11-02T10:00:00+00:00", "5"), ("2026-11-20T10:00:00+00:00", "9")])
+        readings(b, [("2026-11-20T10:00:00+00:00", "7")])
+        readings(c, [("2026-11-02T10:00:00+00:00", "3")])
+        readings(d, [("2026-11-02T10:00:00+00:00", "9"), ("2026-11-20T10:00:00+00:00", "5")])
+        ids = {name: bucket(name, name, [a, b, c, d]).id for name in ("sum", "max", "avg", "count")}
+        db.session.commit()
+        assert seal_days(db.session, datetime(2026, 11, 10, tzinfo=UTC)) == 8  # Nov 2 (the earliest) to Nov 9
+        usages = bucket_usages(db.session, NOV, DEC, list(ids.values()))
+        figures = {name: {x.external_id: usages[ids[name]].per_asset[x.id] for x in (a, b, c, d)} for name in ids}
+        assert figures == {"sum": {"a": D(14), "b": D(7), "c": D(3), "d": D(14)},
+                           "max": {"a": D(9), "b": D(7), "c": D(3), "d": D(9)},
+                           "avg": {"a": D(7), "b": D(7), "c": D(3), "d": D(7)},
+                           "count": {"a": D(1), "b": D(1), "c": D(1), "d": D(1)}}
