@@ -205,6 +205,10 @@ def test_archive_file_is_reproducible_audited_and_restores_every_reading_exactly
         assert (first.period, first.rows, first.restored, first.skipped) == ("2026-01", 3, 3, 0)
         assert reading_rows(JAN, FEB) == january
         assert db.session.get(ArchivedMonth, JAN) is None
+        restored = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "restore",
+                                                               AuditLog.table == "readings"))
+        assert (restored.record_id, restored.new_values) == (
+            "2026-01", {"period": "2026-01", "file": str(path), "readings": 3})
         again = restore_file(db.session, path)
         assert (again.rows, again.restored, again.skipped) == (3, 0, 3)
 
