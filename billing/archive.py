@@ -262,6 +262,8 @@ def _load_postgres(session: Session, path: Path, start: datetime, end: datetime)
 
 
 def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
+    # sqlite3 runs DDL outside the transaction: a refused restore's rollback leaves the table on the connection
+    session.execute(text("DROP TABLE IF EXISTS temp.restore_readings"))
     session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
                          "ts text, value integer, received_at text)"))
     cursor = session.connection().connection.driver_connection.cursor()

@@ -155,3 +155,127 @@ def test_an_interrupted_archive_keeps_the_readings_and_finishes_when_run_again(b
     assert result.exit_code == 0 and "archived 2026-01: 2 readings" in result.output
     with app.app_context():
         assert count(JAN, FEB) == 0
+
+
+# ---- the archive file and its way back, rule by rule (billing/archive.py) -----------------------------------------
+
+def reading_rows(start: datetime, end: datetime) -> list[tuple]:
+    db.session.expire_all()
+    return sorted((r.asset_id, r.unit_type_id, r.ts, r.value, r.received_at) for r in db.session.scalars(
+        sa.select(Reading).where(Reading.ts >= start, Reading.ts < end)))
+
+
+def test_archive_file_is_reproducible_audited_and_restores_every_reading_exactly(billed, tmp_path, monkeypatch):
+    """January's 3 readings (2 of vm-1, 1 of vm-2) archived in chunks of 2 into a directory that does not exist yet:
+    the file has the 3 rows, '\\n' line ends and gzip time 0 (same readings, same bytes, same sha256); the mark and the
+    audit row name the count, file and sha256; February's readings stay. Restored: the 3 readings come back exactly
+    (ts, value, received_at); restoring again stores none and counts 3 skipped."""
+    import hashlib
+
+    from billing import archive
+    from billing.archive import ArchiveResult, archive_month, mark_archiving, restore_file
+
+    monkeypatch.setattr(archive, "CHUNK", 2)
+    with billed.app_context():
+        readings(asset("vm-2"), [("2026-01-10T12:00:00.5+00:00", "7.125")], unit_type("gb"))
+        db.session.commit()
+        january, february = reading_rows(JAN, FEB), reading_rows(FEB, MAR)
+        assert len(january) == 3
+        mark_archiving(db.session, JAN)
+        mark = db.session.get(ArchivedMonth, JAN)
+        assert (mark.status, mark.archived_at is not None) == ("archiving", True)
+        path = tmp_path / "new" / "dir" / "readings-2026-01.csv.gz"
+        result = archive_month(db.session, JAN, tmp_path / "new" / "dir")
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        assert result == ArchiveResult("2026-01", 3, path, digest)
+        assert raw[4:8] == b"\0\0\0\0", "gzip mtime 0: the file's bytes depend on the readings only"
+        text = gzip.decompress(raw)
+        assert b"\r" not in text and text.count(b"\n") == 4
+        mark = db.session.get(ArchivedMonth, JAN)
+        assert (mark.status, mark.readings, mark.file, mark.sha256) == ("archived", 3, str(path), digest)
+        audit = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "archive"))
+        assert audit.new_values == {"period": "2026-01", "readings": 3, "file": str(path), "sha256": digest}
+        assert reading_rows(JAN, FEB) == [] and reading_rows(FEB, MAR) == february
+        with pytest.raises(archive.ArchiveRefused, match=f"^2026-01 is archived already \\({path}\\)$"):
+            archive_month(db.session, JAN, tmp_path / "again")
+        assert path.read_bytes() == raw
+
+        first = restore_file(db.session, path)
+        assert (first.period, first.rows, first.restored, first.skipped) == ("2026-01", 3, 3, 0)
+        assert reading_rows(JAN, FEB) == january
+        assert db.session.get(ArchivedMonth, JAN) is None
+        restored = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "restore",
+                                                               AuditLog.table == "readings"))
+        assert (restored.record_id, restored.new_values) == (
+            "2026-01", {"period": "2026-01", "file": str(path), "readings": 3})
+        again = restore_file(db.session, path)
+        assert (again.rows, again.restored, again.skipped) == (3, 0, 3)
+
+
+def write_archive(path, lines: list[str]) -> None:
+    with gzip.open(path, "wt", newline="") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+
+
+def test_restore_refuses_what_is_not_a_months_archive(app, tmp_path):
+    """A name that is not readings-YYYY-MM.csv.gz, a missing file, and readings outside the file's month (February 1st
+    00:00 is outside January) are refused, and nothing is stored; on SQLite a file whose first line is not the header
+    (or an empty one) too."""
+    from billing.archive import ArchiveRefused, period_of_file, restore_file
+
+    with app.app_context():
+        assert period_of_file(tmp_path / "readings-2026-01.csv.gz") == JAN
+        with pytest.raises(ArchiveRefused, match=r"^notes\.txt: not an archive file \(readings-YYYY-MM\.csv\.gz\)$"):
+            restore_file(db.session, tmp_path / "notes.txt")
+        with pytest.raises(ArchiveRefused, match=f"^{tmp_path / 'readings-2026-05.csv.gz'}: no such file$"):
+            restore_file(db.session, tmp_path / "readings-2026-05.csv.gz")
+        vm, gb = asset("vm-1"), unit_type("gb")
+        db.session.commit()
+        path = tmp_path / "readings-2026-01.csv.gz"
+        write_archive(path, [",".join(["asset_id", "unit_type_id", "ts", "value", "received_at"]),
+                             f"{vm.id},{gb.id},2026-02-01T00:00:00.000000Z,1.000000,2026-02-01T00:00:00.000000Z",
+                             f"{vm.id},{gb.id},2025-12-31T23:59:59.999999Z,1.000000,2026-01-01T00:00:00.000000Z",
+                             f"{vm.id},{gb.id},2026-01-01T00:00:00.000000Z,1.000000,2026-01-01T00:00:00.000000Z"])
+        with pytest.raises(ArchiveRefused, match="^readings-2026-01.csv.gz: 2 reading\\(s\\) outside 2026-01$"):
+            restore_file(db.session, path)
+        assert reading_rows(datetime(2025, 1, 1, tzinfo=timezone.utc), MAR) == []
+        if db.engine.dialect.name == "sqlite":
+            for lines in (["asset_id,unit_type_id,ts,value"], []):
+                write_archive(path, lines)
+                with pytest.raises(ArchiveRefused, match="^readings-2026-01.csv.gz: the first line is not "
+                                                         "asset_id,unit_type_id,ts,value,received_at$"):
+                    restore_file(db.session, path)
+
+
+def test_a_month_is_archived_only_after_it_ended(billed, tmp_path):
+    """'Ended' is judged at `now`: March is open until April 1st 00:00; then its unfinalized line refuses it; April
+    has no line yet. Archiving February leaves January's readings."""
+    from billing.archive import ArchiveRefused, archive_month, archive_refusal
+
+    with billed.app_context():
+        assert archive_refusal(db.session, MAR, now=datetime(2026, 3, 31, 23, 59, tzinfo=timezone.utc)) == (
+            "2026-03 has not ended")
+        assert archive_refusal(db.session, MAR, now=datetime(2026, 4, 1, tzinfo=timezone.utc)) == (
+            "2026-03 has 1 unfinalized billing line(s) (finalize it first)")
+        april = datetime(2026, 4, 1, tzinfo=timezone.utc)
+        assert archive_refusal(db.session, april, now=datetime(2026, 5, 1, tzinfo=timezone.utc)) == (
+            "2026-04 has no billing lines (bill and finalize it first)")
+        with pytest.raises(ArchiveRefused, match="^2026-03 has not ended$"):
+            archive_month(db.session, MAR, tmp_path, now=datetime(2026, 3, 15, tzinfo=timezone.utc))
+        assert archive_month(db.session, FEB, tmp_path).readings == 1
+        assert count(JAN, FEB) == 2 and count(MAR, april) == 1
+
+
+def test_archivable_months_are_those_with_readings_or_an_unfinished_mark_before_the_cutoff(billed):
+    """Readings in January, February and March. February marked archived (never listed), April marked archiving but
+    not before the April cutoff, December 2025 marked archiving with no readings left (listed: finish it)."""
+    from billing.archive import archivable_months
+
+    with billed.app_context():
+        dec, apr = datetime(2025, 12, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc)
+        db.session.add_all([ArchivedMonth(period_start=FEB, status="archived"),
+                            ArchivedMonth(period_start=apr, status="archiving"),
+                            ArchivedMonth(period_start=dec, status="archiving")])
+        db.session.commit()
+        assert archivable_months(db.session, apr) == [dec, JAN, MAR]

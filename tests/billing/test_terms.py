@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.periods import current_period_start, next_period
 from billing.run import bill_period
-from billing.terms import TermLocked, bucket_terms, set_term, term_for, terms_for_period
+from billing.terms import TermLocked, bucket_terms, set_term, term_author, term_for, terms_for_period
 from extensions import db
 from models import AuditLog, BillingReading, Bucket, BucketTerm
 from tests.factories import asset, bucket, readings
@@ -163,3 +163,189 @@ def test_projections_read_the_current_term(app):
         projection = db.session.scalar(sa.select(Projection))
         # max 12 over commit 10 (this month's term, not next month's 50): 10 × 1 + 2 × 2 = 14.00; 120 %
         assert (projection.projected_cost, projection.pct_of_commit) == (D("14.00"), D("120.00"))
+
+
+# ---- which periods a term governs (governed_finalized_periods / check_term_allowed) -----------------------------
+
+def finalize(*starts: datetime) -> None:
+    for start in starts:
+        bill_period(db.session, start, finalize=True)
+
+
+def refusal(bucket_id: int, effective_from: datetime) -> str | None:
+    """The TermLocked message for a term of the bucket effective from that period, or None when it is written."""
+    try:
+        with db.session.begin_nested():
+            set_term(db.session, bucket_id, effective_from, D(1), D(1), D(1))
+            db.session.flush()
+            raise _Undo
+    except _Undo:
+        return None
+    except TermLocked as exc:
+        return str(exc)
+
+
+class _Undo(Exception):
+    """Rolls back the savepoint of a term that was allowed."""
+
+
+def test_a_term_governs_up_to_the_next_term_only(app):
+    """Terms from January and July; September finalized (July's term bills it). A term from March governs March to
+    June: allowed. A term from September itself, or replacing July's, would govern September: refused. A term from
+    August governs only August while a September term exists (terms JAN, JUL, SEP): allowed."""
+    with app.app_context():
+        cores = vm_bucket_since_january()
+        set_term(db.session, cores.id, JUL, D(150), D(2), D(3))
+        db.session.commit()
+        finalize(SEP)
+        assert refusal(cores.id, MAR) is None
+        assert "2026-09" in refusal(cores.id, JUL)      # replacing the term September was billed with
+        assert "2026-09" in refusal(cores.id, month(2026, 8))
+        assert refusal(cores.id, month(2026, 10)) is None
+        db.session.rollback()
+        other = bucket("Other", "sum", [asset("vm-2")], commit="100", base="2.00", overage="3.00",
+                       created_at=datetime(2026, 1, 5, tzinfo=timezone.utc))  # made after September was finalized
+        finalize(month(2026, 10))
+        set_term(db.session, cores.id, month(2026, 11), D(150), D(2), D(3))
+        db.session.commit()
+        # terms JAN, JUL, NOV; finalized SEP, OCT: a term from AUG governs AUG to OCT (NOV's term comes after)
+        assert "2026-09, 2026-10" in refusal(cores.id, month(2026, 8))
+        # the other bucket's terms never shield this one, and its lines never lock this one
+        assert refusal(other.id, MAR) is not None  # OCT finalized for it too, governed by a term from MAR
+
+
+def test_a_later_term_in_the_same_period_as_the_line_takes_it_over(app):
+    """Terms JAN and SEP, September finalized: September is billed at September's term, so a term from July governs
+    only July and August."""
+    with app.app_context():
+        cores = vm_bucket_since_january()
+        set_term(db.session, cores.id, SEP, D(150), D(2), D(3))
+        db.session.commit()
+        finalize(SEP)
+        assert refusal(cores.id, JUL) is None
+        assert "2026-09" in refusal(cores.id, SEP)
+
+
+def test_a_term_before_the_first_one_governs_every_earlier_period(app):
+    """A bucket created in May 2026 whose March was billed and finalized (its first term bills every earlier period):
+    a new term from April would become its first term and govern March, and so would replacing May's."""
+    with app.app_context():
+        vm = asset("vm-5")
+        late = bucket("Late", "sum", [vm], commit="10", base="1", overage="1",
+                      created_at=datetime(2026, 5, 3, tzinfo=timezone.utc))
+        db.session.commit()
+        finalize(MAR)
+        assert [t.effective_from for t in bucket_terms(db.session, late.id)] == [month(2026, 5)]
+        assert "2026-03" in refusal(late.id, month(2026, 4))
+        assert "2026-03" in refusal(late.id, month(2026, 5))
+        assert refusal(late.id, month(2026, 6)) is None
+        # another bucket's older terms do not make April "not the first" for this one
+        bucket("Old", "sum", [asset("vm-6")], created_at=datetime(2025, 1, 5, tzinfo=timezone.utc))
+        db.session.commit()
+        assert "2026-03" in refusal(late.id, month(2026, 4))
+
+
+def test_only_this_buckets_finalized_ordinary_lines_lock_its_terms(app):
+    """An unfinalized line, another bucket's finalized line and a finalized adjustment line (computed from the period
+    it adjusts) leave a period's term free."""
+    with app.app_context():
+        cores = vm_bucket_since_january()
+        bill_period(db.session, MAR)  # not finalized
+        assert refusal(cores.id, MAR) is None
+        db.session.rollback()
+        finalize(JUL)
+        newer = bucket("New", "sum", [asset("vm-7")], created_at=datetime(2026, 8, 2, tzinfo=timezone.utc))
+        db.session.commit()
+        assert refusal(newer.id, JUL) is None and refusal(newer.id, JAN) is None
+        db.session.rollback()
+        ordinary = line(cores.id, JUL)
+        db.session.add(BillingReading(
+            client_id=ordinary.client_id, bucket_id=newer.id, period_start=SEP, period_end=month(2026, 10),
+            adjusts_period=JUL, total_usage=D(0), commit=D(0), base_price=D(0), overage_price=D(0), base_cost=D(0),
+            overage_units=D(0), overage_cost=D(0), buffer_units=D(0), buffer_cost=D(0), final_cost=D(0),
+            finalized=True))
+        db.session.commit()
+        assert refusal(newer.id, SEP) is None
+
+
+def test_the_refusal_names_the_first_six_locked_periods_in_order(app):
+    """January to July 2026 finalized (seven periods). A term from January governs all seven: the message names
+    2026-01 … 2026-06 and an ellipsis; one from February governs six: all named, no ellipsis."""
+    with app.app_context():
+        cores = vm_bucket_since_january()
+        finalize(*[month(2026, m) for m in (7, 6, 5, 4, 3, 2, 1)])  # lines written newest first
+        assert refusal(cores.id, JAN) == (
+            f"bucket {cores.id} has finalized billing lines for 2026-01, 2026-02, 2026-03, 2026-04, 2026-05, 2026-06 …:"
+            " a term effective from 2026-01 would change what they were computed from")
+        assert refusal(cores.id, month(2026, 2)) == (
+            f"bucket {cores.id} has finalized billing lines for 2026-02, 2026-03, 2026-04, 2026-05, 2026-06, 2026-07:"
+            " a term effective from 2026-02 would change what they were computed from")
+
+
+# ---- set_term adds or replaces the bucket's own term of the period -----------------------------------------------
+
+def test_set_term_replaces_this_buckets_term_of_the_period_committed_or_pending(app):
+    """Two buckets with terms from January. A term from July 15th is the July term; setting July again (before and after
+    a flush) replaces this bucket's July term, never the other bucket's; note and author default to empty."""
+    with app.app_context():
+        cores = vm_bucket_since_january()
+        other = bucket("Other", "sum", [asset("vm-2")], commit="100", base="2.00", overage="3.00",
+                       created_at=datetime(2026, 1, 5, tzinfo=timezone.utc))
+        db.session.commit()
+        mine_id, other_id = cores.id, other.id  # read now: a refresh later would flush the pending terms
+        set_term(db.session, other_id, JUL, D(7), D(7), D(7), note="other's")
+        set_term(db.session, mine_id, datetime(2026, 7, 15, tzinfo=timezone.utc), D(150), D(2), D(3))
+        set_term(db.session, mine_id, JUL, D(160), D(2), D(3))  # all three pending: this bucket's is replaced
+        db.session.commit()
+        set_term(db.session, cores.id, JUL, D(170), D("2.5"), D(4))  # committed: replaced
+        db.session.commit()
+        mine = [(t.effective_from, t.commit, t.base_price, t.overage_price, t.note, t.created_by)
+                for t in bucket_terms(db.session, cores.id)]
+        assert mine == [(JAN, D(100), D(2), D(3), "", "system"), (JUL, D(170), D("2.5"), D(4), "", "")]
+        theirs = [(t.effective_from, t.commit, t.note) for t in bucket_terms(db.session, other.id)]
+        assert theirs == [(JAN, D(100), ""), (JUL, D(7), "other's")]
+
+
+def test_bucket_terms_are_listed_oldest_first(app):
+    with app.app_context():
+        cores = vm_bucket_since_january()
+        set_term(db.session, cores.id, SEP, D(1), D(1), D(1))
+        db.session.commit()
+        set_term(db.session, cores.id, MAR, D(1), D(1), D(1))  # written after September's
+        db.session.commit()
+        assert [t.effective_from for t in bucket_terms(db.session, cores.id)] == [JAN, MAR, SEP]
+
+
+def test_term_for_a_bucket_without_terms_says_so(app):
+    with app.app_context():
+        cores = vm_bucket_since_january()
+        assert term_for(db.session, cores.id, MAR).commit == D(100)
+        with pytest.raises(LookupError, match="^bucket 999999 has no contract term$"):
+            term_for(db.session, 999_999, MAR)
+
+
+# ---- who wrote a term --------------------------------------------------------------------------------------------
+
+def test_term_author_is_the_user_the_api_key_or_system(app):
+    from api.keys import create_api_key
+    from database.audit import set_actor
+    from models import User
+
+    with app.app_context():
+        ops = User(email="ops@example.com", password_hash="x", role="admin")
+        db.session.add_all([User(email="other@example.com", password_hash="x"), ops])
+        db.session.commit()
+        key, _ = create_api_key("billing robot", "admin")
+        create_api_key("another key", "admin")
+        assert term_author(db.session) == "system"
+        db.session.info["term_author"] = "nightly true-ups"
+        assert term_author(db.session) == "nightly true-ups"
+        del db.session.info["term_author"]
+        set_actor(user_id=ops.id)
+        assert term_author(db.session) == "ops@example.com"
+        set_actor(user_id=999_999)  # a user deleted since
+        assert term_author(db.session) == "user #999999"
+        set_actor(api_key_id=key.id)
+        assert term_author(db.session) == f"API key #{key.id} (billing robot)"
+        set_actor(api_key_id=999_999)  # a key deleted since
+        assert term_author(db.session) == "API key #999999"
