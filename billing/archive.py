@@ -249,16 +249,23 @@ def _load_postgres(session: Session, path: Path, start: datetime, end: datetime)
     session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
                          "ts timestamptz, value numeric, received_at timestamptz)"))
     cursor = session.connection().connection.driver_connection.cursor()
-    with gzip.open(path, "rb") as packed, cursor.copy(
-            "COPY restore_readings FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-        for block in iter(lambda: packed.read(1 << 20), b""):
-            copy.write(block)
+    with gzip.open(path, "rb") as packed:
+        _check_header(path, packed.readline().decode("utf-8", errors="replace"))
+        with cursor.copy("COPY restore_readings FROM STDIN WITH (FORMAT csv)") as copy:
+            for block in iter(lambda: packed.read(1 << 20), b""):
+                copy.write(block)
     cursor.close()
     session.execute(text("UPDATE restore_readings SET value = round(value * 1000000)"))
     rows, outside = session.execute(text(
         "SELECT count(*), count(*) FILTER (WHERE ts < :start OR ts >= :end) FROM restore_readings"),
         {"start": start, "end": end}).one()
     return int(rows), int(outside)
+
+
+def _check_header(path: Path, first_line: str) -> None:
+    """Refuse a file whose first line is not the archive's header (both backends read it before the rows)."""
+    if tuple(next(csv.reader([first_line]), ())) != HEADER:
+        raise ArchiveRefused(f"{path.name}: the first line is not {','.join(HEADER)}")
 
 
 def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
@@ -270,9 +277,8 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
     low, high = sqlite_datetime(start), sqlite_datetime(end)
     rows = outside = 0
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        _check_header(path, handle.readline())
         reader = csv.reader(handle)
-        if tuple(next(reader, ())) != HEADER:
-            raise ArchiveRefused(f"{path.name}: the first line is not {','.join(HEADER)}")
         batch = []
         for asset_id, unit_type_id, ts, value, received in reader:
             moment = ts.removesuffix("Z").replace("T", " ")
