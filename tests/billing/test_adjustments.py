@@ -217,6 +217,7 @@ def test_pending_adjustments_are_counted_per_adjusted_period_and_into_period_unt
     with app.app_context():
         (disk_a, _), (disk_b, _) = disks_finalized_in_august_and_september()
         late_disk_readings(disk_a, disk_b)
+        bill_period(db.session, OCT)  # October's ordinary lines (unfinalized) are not adjustments
         assert pending_adjustments(db.session) == {}
         post_adjustments(db.session, AUG, OCT)
         post_adjustments(db.session, SEP, OCT)
@@ -227,22 +228,25 @@ def test_pending_adjustments_are_counted_per_adjusted_period_and_into_period_unt
 
 
 def test_finalized_periods_are_those_with_a_finalized_ordinary_line_latest_first(app):
-    from billing.adjustments import finalized_periods
+    from billing.adjustments import check_into, finalized_periods
 
     with app.app_context():
         (disk_a, a), (disk_b, b) = disks_finalized_in_august_and_september()
         assert finalized_periods(db.session) == [SEP, AUG]
         late_disk_readings(disk_a, disk_b)
         post_adjustments(db.session, SEP, OCT)
-        a.enabled = b.enabled = False
-        db.session.commit()
         bill_period(db.session, OCT)
         assert finalized_periods(db.session) == [SEP, AUG]  # October billed, not finalized
+        a.enabled = b.enabled = False
+        db.session.commit()
         bill_period(db.session, OCT, finalize=True)  # no enabled bucket: October's only lines are the 2 adjustments
         assert [(line.adjusts_period, line.finalized) for line in lines(OCT)] == [(SEP, True), (SEP, True)]
         assert finalized_periods(db.session) == [SEP, AUG]
         with pytest.raises(ValueError, match="^2026-10 has no finalized billing lines$"):
             waive_late_readings(db.session, OCT, "admin@example.com")
+        with pytest.raises(ValueError, match="^2026-10 has no finalized billing lines"):
+            check_into(db.session, OCT, datetime(2026, 12, 1, tzinfo=timezone.utc),
+                       datetime(2026, 12, 15, tzinfo=timezone.utc))
 
 
 def test_open_periods_after_are_the_started_unfinalized_ones_latest_first(app):
@@ -263,6 +267,7 @@ def test_waiving_again_moves_that_periods_waiver_only(app):
 
     with app.app_context():
         disks_finalized_in_august_and_september()
+        bill_period(db.session, OCT)  # billed, not finalized: nothing to waive
         first, second, third = (datetime(2026, 11, day, 9, tzinfo=timezone.utc) for day in (2, 3, 4))
         waive_late_readings(db.session, AUG, "ann@example.com", first)
         waive_late_readings(db.session, datetime(2026, 9, 17, tzinfo=timezone.utc), "bob@example.com", second)
@@ -356,3 +361,32 @@ def test_into_is_checked_against_the_given_now_and_p_needs_finalized_lines(app):
         bill_period(db.session, OCT)  # October billed, not finalized: nothing to adjust yet
         with pytest.raises(ValueError, match="^2026-10 has no finalized billing lines"):
             check_into(db.session, OCT, december, mid_december)
+
+
+def test_the_late_usage_panel_counts_only_the_buckets_with_pending_late_readings(app):
+    with app.app_context():
+        (disk_a, _), (disk_b, _) = disks_finalized_in_august_and_september()
+        late(disk_b, [("2026-09-20T00:00:00+00:00", "5")])  # B 15: +10.00, then waived
+        waive_late_readings(db.session, SEP, "admin@example.com")
+        late(disk_a, [("2026-09-21T00:00:00+00:00", "3")])  # A 11: overage 1 -> +2.00, pending
+        [period] = late_periods(db.session)
+        # B's +10.00 is waived, not pending: the panel's $ difference is A's alone
+        assert (period.period, period.late_readings, period.buckets_affected, period.difference) == (
+            "2026-09", 1, 1, D("2.00"))
+        assert sum(d.difference.final_cost for d in late_differences(db.session, SEP)) == D("12.00")
+
+
+def test_finalized_adjustment_lines_add_their_per_asset_usage_to_what_was_billed(app):
+    with app.app_context():
+        (disk_a, a), (disk_b, b) = disks_finalized_in_august_and_september()
+        b.assets, a.assets = [], [disk_a, disk_b]
+        db.session.commit()
+        post_adjustments(db.session, SEP, OCT)  # A: disk-b +10; B: disk-b −10
+        bill_period(db.session, OCT, finalize=True)
+        moved_in, moved_out = late_differences(db.session, SEP)
+        # billed now: A's line (disk-a 8) plus its adjustment (disk-b +10); B's line (disk-b 10) plus −10
+        assert moved_in.billed_assets == {disk_a.id: D(8), disk_b.id: D(10)}
+        assert moved_out.billed_assets == {disk_b.id: D(0)}
+        assert (moved_in.billed.total_usage, moved_in.billed.final_cost) == (D(18), D("26.00"))
+        assert moved_in.difference.is_zero() and moved_out.difference.is_zero()
+        assert moved_in.asset_differences() == {} and moved_out.asset_differences() == {}
