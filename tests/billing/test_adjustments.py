@@ -184,3 +184,209 @@ def test_the_post_adjustments_command(app, runner):
     assert refused.exit_code != 0 and "later period" in refused.output
     bad = runner.invoke(args=["post-adjustments", "--period", "2026-13"])
     assert bad.exit_code != 0 and "real month" in bad.output
+
+
+AUG = datetime(2026, 8, 1, tzinfo=timezone.utc)
+
+
+def disks_finalized_in_august_and_september():
+    """'Disk A' (disk-a) and 'Disk B' (disk-b), sum, each commit 10 at $1.00, overage $2.00. August: A 12 (overage
+    2 × 2.00 = 4.00; final 14.00), B 10 (final 10.00); September: A 8 (buffer 2; final 10.00), B 10 (10.00). Both
+    months finalized."""
+    disk_a, disk_b = asset("disk-a"), asset("disk-b")
+    a = bucket("Disk A", "sum", [disk_a], commit="10", base="1.00", overage="2.00")
+    b = bucket("Disk B", "sum", [disk_b], commit="10", base="1.00", overage="2.00")
+    readings(disk_a, [("2026-08-03T00:00:00+00:00", "12"), ("2026-09-03T00:00:00+00:00", "8")])
+    readings(disk_b, [("2026-08-03T00:00:00+00:00", "10"), ("2026-09-03T00:00:00+00:00", "10")])
+    db.session.commit()
+    bill_period(db.session, AUG, finalize=True)
+    bill_period(db.session, SEP, finalize=True)
+    return (disk_a, a), (disk_b, b)
+
+
+def late_disk_readings(disk_a, disk_b) -> None:
+    """Late: A +1 in August (13: overage 3 -> 6.00, final 16.00: +2.00), A +3 in September (11: overage 1 -> 2.00,
+    final 12.00: +2.00), B +5 in September (15: overage 5 -> 10.00, final 20.00: +10.00)."""
+    late(disk_a, [("2026-08-20T00:00:00+00:00", "1"), ("2026-09-20T00:00:00+00:00", "3")])
+    late(disk_b, [("2026-09-20T00:00:00+00:00", "5")])
+
+
+def test_pending_adjustments_are_counted_per_adjusted_period_and_into_period_until_finalized(app):
+    from billing.adjustments import pending_adjustments
+
+    with app.app_context():
+        (disk_a, _), (disk_b, _) = disks_finalized_in_august_and_september()
+        late_disk_readings(disk_a, disk_b)
+        bill_period(db.session, OCT)  # October's ordinary lines (unfinalized) are not adjustments
+        assert pending_adjustments(db.session) == {}
+        post_adjustments(db.session, AUG, OCT)
+        post_adjustments(db.session, SEP, OCT)
+        # August: 1 line (A +2.00); September: 2 lines (A +2.00, B +10.00) = 12.00; both into October
+        assert pending_adjustments(db.session) == {AUG: [(OCT, 1, D("2.00"))], SEP: [(OCT, 2, D("12.00"))]}
+        bill_period(db.session, OCT, finalize=True)  # finalized with October: no longer pending
+        assert pending_adjustments(db.session) == {}
+
+
+def test_finalized_periods_are_those_with_a_finalized_ordinary_line_latest_first(app):
+    from billing.adjustments import check_into, finalized_periods
+
+    with app.app_context():
+        (disk_a, a), (disk_b, b) = disks_finalized_in_august_and_september()
+        assert finalized_periods(db.session) == [SEP, AUG]
+        late_disk_readings(disk_a, disk_b)
+        post_adjustments(db.session, SEP, OCT)
+        bill_period(db.session, OCT)
+        assert finalized_periods(db.session) == [SEP, AUG]  # October billed, not finalized
+        a.enabled = b.enabled = False
+        db.session.commit()
+        bill_period(db.session, OCT, finalize=True)  # no enabled bucket: October's only lines are the 2 adjustments
+        assert [(line.adjusts_period, line.finalized) for line in lines(OCT)] == [(SEP, True), (SEP, True)]
+        assert finalized_periods(db.session) == [SEP, AUG]
+        with pytest.raises(ValueError, match="^2026-10 has no finalized billing lines$"):
+            waive_late_readings(db.session, OCT, "admin@example.com")
+        with pytest.raises(ValueError, match="^2026-10 has no finalized billing lines"):
+            check_into(db.session, OCT, datetime(2026, 12, 1, tzinfo=timezone.utc),
+                       datetime(2026, 12, 15, tzinfo=timezone.utc))
+
+
+def test_open_periods_after_are_the_started_unfinalized_ones_latest_first(app):
+    from billing.adjustments import open_periods_after
+
+    with app.app_context():
+        disks_finalized_in_august_and_september()
+        bill_period(db.session, OCT)  # billed, not finalized: still open
+        january = datetime(2027, 1, 15, tzinfo=timezone.utc)
+        # after August: September is finalized; October .. January (the current month at `now`) are open
+        assert open_periods_after(db.session, AUG, january) == ["2027-01", "2026-12", "2026-11", "2026-10"]
+        assert open_periods_after(db.session, datetime(2026, 9, 30, tzinfo=timezone.utc),
+                                  datetime(2026, 11, 2, tzinfo=timezone.utc)) == ["2026-11", "2026-10"]
+
+
+def test_waiving_again_moves_that_periods_waiver_only(app):
+    from models import LateUsageWaiver
+
+    with app.app_context():
+        disks_finalized_in_august_and_september()
+        bill_period(db.session, OCT)  # billed, not finalized: nothing to waive
+        first, second, third = (datetime(2026, 11, day, 9, tzinfo=timezone.utc) for day in (2, 3, 4))
+        waive_late_readings(db.session, AUG, "ann@example.com", first)
+        waive_late_readings(db.session, datetime(2026, 9, 17, tzinfo=timezone.utc), "bob@example.com", second)
+        waive_late_readings(db.session, AUG, "cy@example.com", third)
+        waivers = {(w.period_start, w.waived_at, w.waived_by) for w in db.session.scalars(sa.select(LateUsageWaiver))}
+        assert waivers == {(AUG, third, "cy@example.com"), (SEP, second, "bob@example.com")}
+        with pytest.raises(ValueError, match="^2026-10 has no finalized billing lines$"):
+            waive_late_readings(db.session, OCT, "admin@example.com")
+
+
+def test_an_asset_moved_after_finalizing_is_posted_as_its_usage_in_both_buckets(app):
+    with app.app_context():
+        (disk_a, a), (disk_b, b) = disks_finalized_in_august_and_september()
+        b.assets, a.assets = [], [disk_a, disk_b]
+        db.session.commit()
+        # September recomputed: A 8 + 10 = 18 (overage 8 × 2.00 = 16.00; final 26.00) against 10.00 billed: +16.00;
+        # B 0 (buffer 10 × 1.00 = 10.00; final 10.00) against 10.00: +0.00, but usage −10: posted all the same
+        steps = []
+        summary = post_adjustments(db.session, SEP, OCT, lambda percent, message: steps.append((percent, message)))
+        assert (summary.lines, summary.total) == (2, D("16.00"))
+        assert steps == [(5, "Recomputing 2026-09"), (80, "Writing 2 adjustment line(s) into 2026-10"), (100, "Done")]
+        moved_in, moved_out = lines(OCT)
+        assert (moved_in.bucket_id, moved_in.total_usage, moved_in.overage_units, moved_in.buffer_units,
+                moved_in.overage_cost, moved_in.buffer_cost, moved_in.final_cost) == (
+            a.id, D(10), D(8), D(-2), D("16.00"), D("-2.00"), D("16.00"))
+        assert (moved_out.bucket_id, moved_out.total_usage, moved_out.overage_units, moved_out.buffer_units,
+                moved_out.buffer_cost, moved_out.final_cost) == (b.id, D(-10), D(0), D(10), D("10.00"), D("0.00"))
+        assert moved_in.details["assets"] == [{"asset_id": disk_b.id, "external_id": "disk-b", "usage": "10.000000"}]
+        assert moved_out.details["assets"] == [{"asset_id": disk_b.id, "external_id": "disk-b",
+                                                "usage": "-10.000000"}]
+        assert {name: moved_in.details[name] for name in ("adjusts_period", "aggregation", "unit_type", "bucket")} == {
+            "adjusts_period": "2026-09", "aggregation": "sum", "unit_type": "gb", "bucket": "Disk A"}
+        # the line keeps both sides of the difference, figure by figure
+        assert {name: D(value) for name, value in moved_in.details["billed"].items()} == {
+            "total_usage": D(8), "overage_units": D(0), "buffer_units": D(2), "base_cost": D("10.00"),
+            "overage_cost": D("0.00"), "buffer_cost": D("2.00"), "final_cost": D("10.00")}
+        assert {name: D(value) for name, value in moved_in.details["recomputed"].items()} == {
+            "total_usage": D(18), "overage_units": D(8), "buffer_units": D(0), "base_cost": D("10.00"),
+            "overage_cost": D("16.00"), "buffer_cost": D("0.00"), "final_cost": D("26.00")}
+        # moved back: September recomputes as billed; posting again removes the 2 unfinalized lines
+        a.assets, b.assets = [disk_a], [disk_b]
+        db.session.commit()
+        summary = post_adjustments(db.session, SEP, OCT)
+        assert summary.message == ("2026-09 recomputes equal to what was billed: no adjustment posted "
+                                   "(2 unfinalized adjustment line(s) removed).")
+        assert lines(OCT) == []
+
+
+def test_posting_audits_each_line_created_and_each_replaced_line_deleted(app):
+    with app.app_context():
+        circuit, link = p95_bucket_finalized_in_september()
+        late(circuit, [("2026-09-25T12:00:00+00:00", "50")])
+        first = post_adjustments(db.session, SEP, OCT)
+        assert first.message == "Posted 1 adjustment line(s) for 2026-09 into 2026-10, total $1.34."
+        [posted_id] = [line.id for line in lines(OCT)]
+        [created] = db.session.scalars(sa.select(AuditLog).where(
+            AuditLog.table == "billing_readings", AuditLog.record_id == str(posted_id))).all()
+        # +1 Mbps: overage 1 unit, +1.34; buffer, base and commit 0
+        numbers = {"total_usage": D(1), "commit": D(0), "base_cost": D(0), "overage_units": D(1),
+                   "overage_cost": D("1.34"), "buffer_units": D(0), "buffer_cost": D(0), "final_cost": D("1.34")}
+        plain = {"client_id": link.client_id, "bucket_id": link.id, "period_start": "2026-10-01T00:00:00+00:00",
+                 "adjusts_period": "2026-09-01T00:00:00+00:00", "finalized": False}
+        assert created.action == "create" and created.old_values is None
+        assert {name: created.new_values[name] for name in plain} == plain
+        assert {name: D(created.new_values[name]) for name in numbers} == numbers
+        assert set(created.new_values) == set(plain) | set(numbers)
+        # Posting again (nothing new): the line is replaced by an equal one; the old one's deletion is audited
+        second = post_adjustments(db.session, SEP, OCT)
+        assert second.message == ("Posted 1 adjustment line(s) for 2026-09 into 2026-10, total $1.34; "
+                                  "1 earlier unposted line(s) replaced.")
+        [deleted] = db.session.scalars(sa.select(AuditLog).where(
+            AuditLog.table == "billing_readings", AuditLog.record_id == str(posted_id),
+            AuditLog.action == "delete")).all()
+        assert deleted.new_values is None
+        assert {name: deleted.old_values[name] for name in plain} == plain
+        assert {name: D(deleted.old_values[name]) for name in numbers} == numbers
+        assert set(deleted.old_values) == set(plain) | set(numbers)
+        [replacement] = lines(OCT)
+        assert (replacement.adjusts_period, replacement.final_cost) == (SEP, D("1.34"))
+
+
+def test_into_is_checked_against_the_given_now_and_p_needs_finalized_lines(app):
+    from billing.adjustments import check_into
+
+    with app.app_context():
+        disks_finalized_in_august_and_september()
+        december, mid_december = datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2026, 12, 15, tzinfo=timezone.utc)
+        check_into(db.session, SEP, december, mid_december)  # December is the current month at mid-December
+        with pytest.raises(ValueError, match="^2026-12 is in the future"):
+            check_into(db.session, SEP, december, datetime(2026, 11, 30, tzinfo=timezone.utc))
+        bill_period(db.session, OCT)  # October billed, not finalized: nothing to adjust yet
+        with pytest.raises(ValueError, match="^2026-10 has no finalized billing lines"):
+            check_into(db.session, OCT, december, mid_december)
+
+
+def test_the_late_usage_panel_counts_only_the_buckets_with_pending_late_readings(app):
+    with app.app_context():
+        (disk_a, _), (disk_b, _) = disks_finalized_in_august_and_september()
+        late(disk_b, [("2026-09-20T00:00:00+00:00", "5")])  # B 15: +10.00, then waived
+        waive_late_readings(db.session, SEP, "admin@example.com")
+        late(disk_a, [("2026-09-21T00:00:00+00:00", "3")])  # A 11: overage 1 -> +2.00, pending
+        [period] = late_periods(db.session)
+        # B's +10.00 is waived, not pending: the panel's $ difference is A's alone
+        assert (period.period, period.late_readings, period.buckets_affected, period.difference) == (
+            "2026-09", 1, 1, D("2.00"))
+        assert sum(d.difference.final_cost for d in late_differences(db.session, SEP)) == D("12.00")
+
+
+def test_finalized_adjustment_lines_add_their_per_asset_usage_to_what_was_billed(app):
+    with app.app_context():
+        (disk_a, a), (disk_b, b) = disks_finalized_in_august_and_september()
+        b.assets, a.assets = [], [disk_a, disk_b]
+        db.session.commit()
+        post_adjustments(db.session, SEP, OCT)  # A: disk-b +10; B: disk-b −10
+        bill_period(db.session, OCT, finalize=True)
+        moved_in, moved_out = late_differences(db.session, SEP)
+        # billed now: A's line (disk-a 8) plus its adjustment (disk-b +10); B's line (disk-b 10) plus −10
+        assert moved_in.billed_assets == {disk_a.id: D(8), disk_b.id: D(10)}
+        assert moved_out.billed_assets == {disk_b.id: D(0)}
+        assert (moved_in.billed.total_usage, moved_in.billed.final_cost) == (D(18), D("26.00"))
+        assert moved_in.difference.is_zero() and moved_out.difference.is_zero()
+        assert moved_in.asset_differences() == {} and moved_out.asset_differences() == {}
