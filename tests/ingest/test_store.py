@@ -171,16 +171,21 @@ def test_a_client_keys_reading_for_an_asset_of_no_client_is_refused_so(app):
 
     make_unit_type(app, "cpu_hours")
     with app.app_context():
-        client = Client(name="Acme")
-        db.session.add_all([client, Asset(external_id="shared", source_type="snmp")])
+        client, other = Client(name="Acme"), Client(name="Other")
+        db.session.add_all([client, other, Asset(external_id="shared", source_type="snmp")])
+        db.session.flush()
+        db.session.add(Asset(external_id="theirs", source_type="snmp", client_id=other.id))  # never seen yet
         db.session.commit()
-        items = [{"asset_id": "shared", "source": "snmp", "unit_type": "cpu_hours", "value": 1,
-                  "timestamp": "2026-11-20T10:00:00Z"}]
+        items = [{"asset_id": name, "source": "snmp", "unit_type": "cpu_hours", "value": 1,
+                  "timestamp": "2026-11-20T10:00:00Z"} for name in ("shared", "theirs")]
         result = ingest_body(db.session, json.dumps(items).encode(), client_id=client.id,
                              now=datetime(2026, 11, 20, 12, tzinfo=UTC))
         assert result.accepted == 0
-        assert result.rejected == [{"index": 0, "error": "forbidden: asset 'shared' (source 'snmp') belongs to no "
-                                                         "client, not to this key's client"}]
+        assert result.rejected == [
+            {"index": 0, "error": "forbidden: asset 'shared' (source 'snmp') belongs to no client, not to this key's "
+                                  "client"},
+            {"index": 1, "error": "forbidden: asset 'theirs' (source 'snmp') belongs to another client, not to this "
+                                  "key's client"}]
 
 
 def test_a_batch_that_keeps_failing_on_a_constraint_is_tried_three_times_then_refused(app):
@@ -200,8 +205,9 @@ def test_a_batch_that_keeps_failing_on_a_constraint_is_tried_three_times_then_re
         event.listen(db.engine, "rollback", lambda connection: rollbacks.append(1))
         no_such_unit = 999
         kept = [(0, ("a", "s"), no_such_unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
-        with pytest.raises(IntegrityError):
+        with pytest.raises(IntegrityError) as refused:
             store_items(db.session, kept, None, datetime(2026, 11, 20, 12, tzinfo=UTC))
+        assert refused.value.statement == "store_readings"  # what the log names
         assert ATTEMPTS == 3
         assert len(rollbacks) == ATTEMPTS
         assert db.session.scalar(select(func.count()).select_from(Reading)) == 0
@@ -327,3 +333,21 @@ def test_sqlite_text_of_a_moment_is_utc_whatever_the_machines_time_zone(monkeypa
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_batch_in_any_order_stores_each_pairs_first_and_last_reading(app):
+    """asset_units holds the earliest and the latest reading of a new (asset, unit type) whatever the batch's order."""
+    unit = make_unit_type(app, "cpu_hours")
+    t1, t2, t3 = (datetime(2026, 11, 20, hour, tzinfo=UTC) for hour in (8, 9, 10))
+    with app.app_context():
+        a, b = Asset(external_id="a", source_type="s"), Asset(external_id="b", source_type="s")
+        db.session.add_all([a, b])
+        db.session.flush()
+        rows = [NewReading(a.id, unit, t, Decimal(1)) for t in (t1, t3, t2)]
+        rows += [NewReading(b.id, unit, t, Decimal(1)) for t in (t2, t1, t3)]
+        assert store_readings(db.session, rows) == 6
+        db.session.commit()
+        for asset_id in (a.id, b.id):
+            span = db.session.get(AssetUnit, (asset_id, unit))
+            assert (span.first_ts, span.last_ts) == (t1, t3)
+            assert db.session.get(Asset, asset_id).last_seen_at == t3
