@@ -351,3 +351,21 @@ def test_a_batch_in_any_order_stores_each_pairs_first_and_last_reading(app):
             span = db.session.get(AssetUnit, (asset_id, unit))
             assert (span.first_ts, span.last_ts) == (t1, t3)
             assert db.session.get(Asset, asset_id).last_seen_at == t3
+
+
+def test_a_lost_race_a_deadlock_or_a_serialization_failure_is_tried_again_and_nothing_else():
+    """Which driver errors `store_items` tries again: any IntegrityError (a lost race for a new asset), PostgreSQL's
+    deadlock and serialization failures; not a syntax error or a lock timeout."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    from ingest.store import _retryable
+
+    def wrapped(error: Exception) -> DBAPIError:
+        return DBAPIError.instance("store_readings", None, error, psycopg.Error)
+
+    assert _retryable(wrapped(psycopg.errors.UniqueViolation("duplicate key")))
+    assert _retryable(wrapped(psycopg.errors.DeadlockDetected("deadlock detected")))
+    assert _retryable(wrapped(psycopg.errors.SerializationFailure("could not serialize access")))
+    assert not _retryable(wrapped(psycopg.errors.SyntaxError("syntax error")))
+    assert not _retryable(wrapped(psycopg.errors.LockNotAvailable("lock timeout")))
