@@ -254,27 +254,37 @@ def test_under_a_deadline_waiting_for_the_sqlite_writers_turn_ends_at_the_deadli
         assert store_items(db.session, kept, None, datetime(2026, 11, 20, 12, tzinfo=UTC)).accepted == 1
 
 
-def test_a_reading_of_a_month_archived_after_validation_rolls_the_batch_back_for_another_look(app):
+def test_a_reading_of_a_month_archived_after_validation_rolls_the_batch_back_for_another_look(app, monkeypatch):
     """store_readings checks, after its insert, that no month of the batch is archived by now (the archive may mark a
     month between the batch's validation and its write): October archived refuses a reading of Oct 1 00:00 UTC;
-    September's last microsecond and November's first are stored."""
+    September's last microsecond and November's first are stored. Months are UTC months on a machine in New York."""
+    import time
+
     import pytest
 
     from ingest.store import ArchivedMonthWritten
     from models import ArchivedMonth
 
     unit = make_unit_type(app, "cpu_hours")
-    with app.app_context():
-        asset = Asset(external_id="a", source_type="s")
-        db.session.add_all([asset, ArchivedMonth(period_start=datetime(2026, 10, 1, tzinfo=UTC), status="archived")])
-        db.session.commit()
-        with pytest.raises(ArchivedMonthWritten):
-            store_readings(db.session, [NewReading(asset.id, unit, datetime(2026, 10, 1, tzinfo=UTC), Decimal(1))])
-        db.session.rollback()
-        edges = [datetime(2026, 9, 30, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]
-        assert store_readings(db.session, [NewReading(asset.id, unit, ts, Decimal(1)) for ts in edges]) == 2
-        db.session.commit()
-        assert db.session.scalar(select(func.count()).select_from(Reading)) == 2
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        with app.app_context():
+            asset = Asset(external_id="a", source_type="s")
+            db.session.add_all([asset, ArchivedMonth(period_start=datetime(2026, 10, 1, tzinfo=UTC),
+                                                     status="archived")])
+            db.session.commit()
+            with pytest.raises(ArchivedMonthWritten):
+                store_readings(db.session, [NewReading(asset.id, unit, datetime(2026, 10, 1, tzinfo=UTC),
+                                                       Decimal(1))])
+            db.session.rollback()
+            edges = [datetime(2026, 9, 30, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]
+            assert store_readings(db.session, [NewReading(asset.id, unit, ts, Decimal(1)) for ts in edges]) == 2
+            db.session.commit()
+            assert db.session.scalar(select(func.count()).select_from(Reading)) == 2
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_under_a_deadline_sqlites_own_lock_is_waited_for_only_until_the_deadline(app, backend):
