@@ -379,3 +379,18 @@ def test_a_lost_race_a_deadlock_or_a_serialization_failure_is_tried_again_and_no
     assert _retryable(wrapped(psycopg.errors.SerializationFailure("could not serialize access")))
     assert not _retryable(wrapped(psycopg.errors.SyntaxError("syntax error")))
     assert not _retryable(wrapped(psycopg.errors.LockNotAvailable("lock timeout")))
+
+
+def test_a_repeat_inside_a_batch_keeps_the_first_value_on_either_backend(app):
+    """Two readings of one (asset, unit type, ts) in a batch: one is new, one a duplicate, and the first one's value
+    is stored (PostgreSQL sorts a batch by its key to write it, not by value)."""
+    unit = make_unit_type(app, "cpu_hours")
+    moment = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    with app.app_context():
+        asset = Asset(external_id="a", source_type="s")
+        db.session.add(asset)
+        db.session.flush()
+        rows = [NewReading(asset.id, unit, moment, Decimal(5)), NewReading(asset.id, unit, moment, Decimal(3))]
+        assert store_readings(db.session, rows) == 1
+        db.session.commit()
+        assert db.session.scalars(select(Reading.value)).all() == [Decimal(5)]
