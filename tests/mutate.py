@@ -47,14 +47,16 @@ MODULES: dict[str, list[str]] = {
     "billing/export.py": ["tests/billing/test_export_rules.py", "tests/billing/test_export_lines.py",
                           "tests/billing/test_export_names.py", "tests/jobs/test_billing_jobs.py"],
     "billing/provisioning.py": ["tests/billing/test_provisioning_rules.py", "tests/billing/test_provisioning.py"],
-    "ingest/batch.py": ["tests/ingest/test_batch_rules.py", "tests/ingest/test_plain_items.py", "tests/api/test_api_ingest.py",
+    "ingest/batch.py": ["tests/ingest/test_batch_rules.py", "tests/ingest/test_plain_items.py",
+                        "tests/api/test_api_ingest.py",
                         "tests/ingest/test_ingest_strict_input.py", "tests/ingest/test_store.py"],
     "ingest/store.py": ["tests/ingest/test_store.py", "tests/ingest/test_last_seen_exact.py",
                         "tests/ingest/test_ingest_across_processes.py", "tests/ingest/test_batch_rules.py",
                         "tests/api/test_api_ingest.py", "tests/billing/test_archive.py",
                         "tests/billing/test_reading_days.py"],
     "ingest/suppressions.py": ["tests/ingest/test_suppressions_bounded.py", "tests/ingest/test_suppression_rules.py"],
-    "api/keys.py": ["tests/api/test_api_keys.py", "tests/api/test_api_auth.py", "tests/api/test_api_key_display.py", "tests/commands/test_cli.py"],
+    "api/keys.py": ["tests/api/test_api_keys.py", "tests/api/test_api_auth.py", "tests/api/test_api_key_display.py",
+                    "tests/commands/test_cli.py"],
     "database/audit.py": ["tests/database/test_audit.py", "tests/database/test_audit_values.py"],
     "database/reading_days.py": ["tests/billing/test_reading_days.py"],
     "billing/adjustments.py": ["tests/billing/test_adjustments.py", "tests/billing/test_terms_properties.py"],
@@ -72,8 +74,8 @@ CHILDREN = os.environ.get("MUTATE_CHILDREN", "2")  # mutants tested at once (one
 # stopped mutants that were only slow: its estimate leaves out fixtures, and a busy machine runs tests 4x slower.
 TIMEOUT_MULTIPLIER = 40
 KILLED = {1, 3}
-# Each mutant's tests: one process (mutmut forks its own), cheapest first (tests/mutmut_order.py), no browser, the
-# same hypothesis examples on every run (tests/conftest.py's "mutate" profile).
+# Each mutant's tests: one process (mutmut forks its own), likeliest killer first (tests/mutmut_order.py), no browser,
+# the same hypothesis examples on every run (tests/conftest.py's "mutate" profile).
 PYTEST_ARGS = ["-p", "no:xdist", "-p", "no:cacheprovider", "-p", "tests.mutmut_order", "-m", "not browser",
                "--hypothesis-profile=mutate"]
 
