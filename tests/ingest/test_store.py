@@ -188,6 +188,13 @@ def test_a_client_keys_reading_for_an_asset_of_no_client_is_refused_so(app):
                                   "key's client"}]
 
 
+def kept_reading_of_a_new_asset(unit: int) -> list:
+    """Asset "a" (committed) and a batch of one valid item for it, as store_items takes it; in an app context."""
+    db.session.add(Asset(external_id="a", source_type="s"))
+    db.session.commit()
+    return [(0, ("a", "s"), unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
+
+
 def test_a_batch_that_keeps_failing_on_a_constraint_is_tried_three_times_then_refused(app):
     """An IntegrityError may be a lost race (tried again, up to ATTEMPTS); one that persists is raised, each attempt
     rolled back."""
@@ -199,12 +206,9 @@ def test_a_batch_that_keeps_failing_on_a_constraint_is_tried_three_times_then_re
 
     rollbacks = []
     with app.app_context():
-        asset = Asset(external_id="a", source_type="s")
-        db.session.add(asset)
-        db.session.commit()
-        event.listen(db.engine, "rollback", lambda connection: rollbacks.append(1))
         no_such_unit = 999
-        kept = [(0, ("a", "s"), no_such_unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
+        kept = kept_reading_of_a_new_asset(no_such_unit)
+        event.listen(db.engine, "rollback", lambda connection: rollbacks.append(1))
         with pytest.raises(IntegrityError) as refused:
             store_items(db.session, kept, None, datetime(2026, 11, 20, 12, tzinfo=UTC))
         assert refused.value.statement == "store_readings"  # what the log names
@@ -227,10 +231,7 @@ def test_under_a_deadline_waiting_for_the_sqlite_writers_turn_ends_at_the_deadli
     if backend != "sqlite":
         pytest.skip("PostgreSQL writes concurrently: no writer's turn")
     with app.app_context():
-        db.session.add(Asset(external_id="a", source_type="s"))
-        db.session.commit()
-        unit = make_unit_type(app, "cpu_hours")
-        kept = [(0, ("a", "s"), unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
+        kept = kept_reading_of_a_new_asset(make_unit_type(app, "cpu_hours"))
         released = threading.Event()
         with open(f"{db.engine.url.database}.ingest-lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -302,10 +303,7 @@ def test_under_a_deadline_sqlites_own_lock_is_waited_for_only_until_the_deadline
     if backend != "sqlite":
         pytest.skip("SQLite's write lock")
     with app.app_context():
-        db.session.add(Asset(external_id="a", source_type="s"))
-        db.session.commit()
-        unit = make_unit_type(app, "cpu_hours")
-        kept = [(0, ("a", "s"), unit, datetime(2026, 11, 20, 10, tzinfo=UTC), Decimal(1), {})]
+        kept = kept_reading_of_a_new_asset(make_unit_type(app, "cpu_hours"))
         other = sqlite3.connect(db.engine.url.database, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")
         released = threading.Event()
