@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.blueprint import bp
 from database import deadline
+from database.driver import rollback_quietly
 from database.integrity import DeleteRefused
 from extensions import db
 from billing.terms import TermLocked
@@ -68,18 +69,18 @@ def _register_blueprint_handlers(bp) -> None:
     @bp.errorhandler(DeleteRefused)
     @bp.errorhandler(TermLocked)
     def delete_refused(exc: Exception):
-        db.session.rollback()
+        rollback_quietly(db.session)
         return error_response(409, str(exc))
 
     @bp.errorhandler(DataError)
     def bad_value(exc: DataError):
-        db.session.rollback()
+        rollback_quietly(db.session)
         current_app.logger.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)
         return error_response(400, "a value was refused by the database (out of range or invalid characters)")
 
     @bp.errorhandler(deadline.DeadlineExceeded)
     def too_slow(exc: Exception):
-        db.session.rollback()
+        rollback_quietly(db.session)
         seconds = deadline.budget() or current_app.config["REQUEST_TIMEOUT"]
         current_app.logger.warning("deadline of %g s passed during %s %s", seconds, request.method, request.path)
         return error_response(503, f"request took longer than {seconds:g} s and was stopped; retry, with a smaller "
@@ -89,7 +90,7 @@ def _register_blueprint_handlers(bp) -> None:
     def database_busy(exc: OperationalError):
         if deadline.passed():
             return too_slow(exc)
-        db.session.rollback()
+        rollback_quietly(db.session)
         current_app.logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
         return error_response(503, "the database is busy or unavailable; retry shortly", headers={"Retry-After": "5"})
 
@@ -97,7 +98,7 @@ def _register_blueprint_handlers(bp) -> None:
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        db.session.rollback()
+        rollback_quietly(db.session)
         current_app.logger.exception("API error on %s %s", request.method, request.path)
         return error_response(500, "internal error")
 

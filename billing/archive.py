@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from billing.periods import current_period_start, next_period, period_label, period_of
 from database.audit import audit_bulk
+from database.driver import driver_cursor
 from database.partitions import (archived_labels, create_month_partition, drop_month_partition, hold_archive_fence,
                                  lock_month)
 from database.reading_days import recount_days
@@ -156,17 +157,15 @@ def _write_file(session: Session, period_start: datetime, path: Path) -> tuple[i
 
 
 def _copy_out_postgres(session: Session, start: datetime, end: datetime, out) -> int:
-    cursor = session.connection().connection.driver_connection.cursor()
     query = ("COPY (SELECT asset_id, unit_type_id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
              "(value::numeric / 1000000)::numeric(24, 6), "
              "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
              "FROM readings WHERE ts >= %s AND ts < %s) TO STDOUT WITH (FORMAT csv)")
     count = 0
-    with cursor.copy(query, (start, end)) as copy:
+    with driver_cursor(session, "archive_copy_out") as cursor, cursor.copy(query, (start, end)) as copy:
         for block in copy:
             out.write(block)
             count += bytes(block).count(b"\n")
-    cursor.close()
     return count
 
 
@@ -175,18 +174,17 @@ def _iso(text_value: str) -> str:
 
 
 def _copy_out_sqlite(session: Session, start: datetime, end: datetime, out) -> int:
-    cursor = session.connection().connection.driver_connection.cursor()
-    cursor.execute("SELECT asset_id, unit_type_id, ts, value, received_at FROM readings WHERE ts >= ? AND ts < ?",
-                   (sqlite_datetime(start), sqlite_datetime(end)))
-    count = 0
-    text_out = io.TextIOWrapper(out, encoding="utf-8", newline="")
-    writer = csv.writer(text_out, lineterminator="\n")
-    while rows := cursor.fetchmany(CHUNK):
-        writer.writerows((a, u, _iso(ts), from_micro(v), _iso(received)) for a, u, ts, v, received in rows)
-        count += len(rows)
-    text_out.flush()
-    text_out.detach()
-    cursor.close()
+    with driver_cursor(session, "archive_read") as cursor:
+        cursor.execute("SELECT asset_id, unit_type_id, ts, value, received_at FROM readings WHERE ts >= ? AND ts < ?",
+                       (sqlite_datetime(start), sqlite_datetime(end)))
+        count = 0
+        text_out = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text_out, lineterminator="\n")
+        while rows := cursor.fetchmany(CHUNK):
+            writer.writerows((a, u, _iso(ts), from_micro(v), _iso(received)) for a, u, ts, v, received in rows)
+            count += len(rows)
+        text_out.flush()
+        text_out.detach()
     return count
 
 
@@ -248,13 +246,11 @@ def restore_file(session: Session, path: Path) -> RestoreResult:
 def _load_postgres(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
     session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
                          "ts timestamptz, value numeric, received_at timestamptz)"))
-    cursor = session.connection().connection.driver_connection.cursor()
-    with gzip.open(path, "rb") as packed:
+    with driver_cursor(session, "restore_copy_in") as cursor, gzip.open(path, "rb") as packed:
         _check_header(path, packed.readline().decode("utf-8", errors="replace"))
         with cursor.copy("COPY restore_readings FROM STDIN WITH (FORMAT csv)") as copy:
             for block in iter(lambda: packed.read(1 << 20), b""):
                 copy.write(block)
-    cursor.close()
     session.execute(text("UPDATE restore_readings SET value = round(value * 1000000)"))
     rows, outside = session.execute(text(
         "SELECT count(*), count(*) FILTER (WHERE ts < :start OR ts >= :end) FROM restore_readings"),
@@ -273,10 +269,10 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
     session.execute(text("DROP TABLE IF EXISTS temp.restore_readings"))
     session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
                          "ts text, value integer, received_at text)"))
-    cursor = session.connection().connection.driver_connection.cursor()
     low, high = sqlite_datetime(start), sqlite_datetime(end)
     rows = outside = 0
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+    with (driver_cursor(session, "restore_load") as cursor,
+          gzip.open(path, "rt", encoding="utf-8", newline="") as handle):
         _check_header(path, handle.readline())
         reader = csv.reader(handle)
         batch = []
@@ -291,7 +287,6 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
                 batch = []
         cursor.executemany("INSERT INTO restore_readings VALUES (?, ?, ?, ?, ?)", batch)
         rows += len(batch)
-    cursor.close()
     return rows, outside
 
 

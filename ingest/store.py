@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from database import deadline
 from database.audit import audit_bulk
+from database.driver import driver_cursor
 from database.partitions import hold_archive_fence
 from database.reading_days import HORIZON, late_days, refresh_days
 from database.upsert import conflict_insert
@@ -167,13 +168,10 @@ def write_readings(session: Session, prepared: PreparedReadings) -> int:
     """Execute a prepared batch in the session's transaction; return how many readings were new."""
     if not prepared.count:
         return 0
-    dialect = session.get_bind().dialect
     connection = session.connection()
-    driver_connection = connection.connection.driver_connection
     deadline.check()
-    cursor = driver_connection.cursor()
-    try:
-        deadline.arm(prepared.backend, driver_connection, connection.info)
+    with driver_cursor(session, "store_readings") as cursor:
+        deadline.arm(prepared.backend, connection.connection.driver_connection, connection.info)
         if prepared.backend == "postgresql":
             hold_archive_fence(session)
             inserted = _write_postgres(cursor, prepared)
@@ -182,11 +180,6 @@ def write_readings(session: Session, prepared: PreparedReadings) -> int:
         _check_not_archived(cursor, prepared)
         _refresh_sealed_days(cursor, prepared)
         return inserted
-    except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance("store_readings", None, exc, dialect.loaded_dbapi.Error,
-                                  hide_parameters=True, dialect=dialect) from exc
-    finally:
-        cursor.close()
 
 
 def _check_not_archived(cursor, prepared: PreparedReadings) -> None:
@@ -379,15 +372,12 @@ def _select_assets(session: Session, keys: Sequence[AssetKey], unit_ids: Iterabl
     """Id, current client and last_seen_at of the assets among `keys`, and the stored first/last reading of each
     of `unit_ids` for them (values as the driver reads them), in one query straight from the driver."""
     units_wanted = sorted(unit_ids)
-    cursor = session.connection().connection.driver_connection.cursor()
-    try:
+    with driver_cursor(session, "find_assets") as cursor:
         if session.get_bind().dialect.name == "postgresql":
             cursor.execute(POSTGRES_FIND_ASSETS, (json.dumps(keys), units_wanted))
         else:
             cursor.execute(SQLITE_FIND_ASSETS, (json.dumps(list({key[0] for key in keys})), json.dumps(units_wanted)))
         rows = cursor.fetchall()
-    finally:
-        cursor.close()
     refs: dict[AssetKey, AssetRef] = {}
     known = KnownSummaries({}, {})
     for external_id, source_type, asset_id, client_id, seen, unit_type_id, first, last in rows:

@@ -10,6 +10,8 @@ from flask import Flask, abort, current_app, g, request
 from sqlalchemy.exc import DataError, OperationalError
 
 from database import deadline
+from database.driver import rollback_quietly
+from extensions import db
 from web.redirects import keep_redirects_on_site
 
 LOGIN_FAILURES_ALLOWED = 5
@@ -75,9 +77,7 @@ def refuse_nul_bytes() -> None:
 
 def value_refused(exc: Exception):
     """A hostile value the database refuses (an id beyond its integer range, a negative page): 400, not 500."""
-    from extensions import db
-
-    db.session.rollback()
+    rollback_quietly(db.session)
     return "Bad request: a value is out of range or has invalid characters.", 400, {"Content-Type": "text/plain"}
 
 
@@ -92,15 +92,6 @@ def trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
-def _rollback() -> None:
-    from extensions import db
-
-    try:
-        db.session.rollback()
-    except Exception:
-        pass
-
-
 def start_deadline() -> None:
     deadline.start(current_app.config["REQUEST_TIMEOUT"])
 
@@ -111,7 +102,7 @@ def end_deadline(exc: BaseException | None = None) -> None:
 
 def deadline_exceeded(exc: Exception):
     """A page that ran out of its time budget (REQUEST_TIMEOUT): a plain 503 page, never an HTML 500."""
-    _rollback()
+    rollback_quietly(db.session)
     seconds = deadline.budget() or current_app.config["REQUEST_TIMEOUT"]
     current_app.logger.warning("deadline of %g s passed during %s %s", seconds, request.method, request.path)
     return (f"This page took longer than {seconds:g} s and was stopped. Retry shortly, or ask for less (a shorter "
@@ -122,7 +113,7 @@ def database_unavailable(exc: Exception):
     """The database is down, restarting or locked past the busy timeout: 503 with Retry-After, not a 500."""
     if deadline.passed():
         return deadline_exceeded(exc)
-    _rollback()
+    rollback_quietly(db.session)
     current_app.logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
     return ("The database is unavailable just now; retry shortly.", 503,
             {"Content-Type": "text/plain", "Retry-After": "5"})
