@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from extensions import db
 PASSWORD = "correct-horse-battery"
 SERVER_DB = os.environ.get("DATABASE_URL", "")
 SERVER_REDIS = os.environ.get("REDIS_URL", "")
+# `make mutate` runs one pytest session per mutant: the first session's empty SQLite schema is kept in this file and
+# copied by the others (no mutated module takes part in create_all: tests/mutate.py names them)
+SCHEMA_TEMPLATE = os.environ.get("METERDESK_SCHEMA_TEMPLATE", "")
 
 # `make mutate` (tests/mutate.py) runs with --hypothesis-profile=mutate: the same examples on every run and no
 # shrinking (a mutant that fails a property test is killed at its first failing example; shrinking through a
@@ -77,12 +81,19 @@ def redis_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def _schema(database_url, tmp_path_factory):
+    sqlite_file = database_url.removeprefix("sqlite:///") if database_url.startswith("sqlite:///") else ""
+    if sqlite_file and SCHEMA_TEMPLATE and os.path.exists(SCHEMA_TEMPLATE):
+        shutil.copyfile(SCHEMA_TEMPLATE, sqlite_file)
+        return database_url
     app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "schema",
                       "INSTANCE_DIR": str(tmp_path_factory.mktemp("schema"))})
     with app.app_context():
         db.drop_all()
         db.create_all()
         db.engine.dispose()
+    if sqlite_file and SCHEMA_TEMPLATE:
+        shutil.copyfile(sqlite_file, f"{SCHEMA_TEMPLATE}.{os.getpid()}")
+        os.replace(f"{SCHEMA_TEMPLATE}.{os.getpid()}", SCHEMA_TEMPLATE)
     return database_url
 
 
