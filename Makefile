@@ -30,7 +30,8 @@ $(DEV_STAMP): requirements-dev.txt $(STAMP)
 	touch $(DEV_STAMP)
 
 # mutmut over each rule module with its own test selection (tests/mutate.py; MODULES="billing/usage.py ..." for
-# some); scratch copies in /tmp/meterdesk-mutate; results in tests/MUTATION.md. Not run by CI.
+# some); incremental (scratch copies in /tmp/meterdesk-mutate, verdicts in tests/mutation_results; MUTATE_FRESH=1
+# runs every mutant); scores in tests/MUTATION.md. Not run by CI.
 mutate: $(DEV_STAMP)
 	$(BIN)/python tests/mutate.py $(MODULES)
 

@@ -8,6 +8,9 @@ the survivors' names (`cd <scratch dir> && mutmut show NAME` shows a diff). Usag
 SQLite first. With MUTATE_POSTGRES_URL (a postgresql+psycopg:// URL) each module's SQLite survivors, and the mutants
 no SQLite test reaches (PostgreSQL-only code), run again on PostgreSQL in a second scratch copy: CI runs the suite
 on both backends, so a mutant either kills counts as killed.
+
+Incremental: scratch copies are kept, and each module's SQLite verdicts are recorded in tests/mutation_results
+(function hashes and the tests' digest with them), so a run re-tests only what changed; MUTATE_FRESH=1 runs all.
 """
 from __future__ import annotations
 
@@ -82,6 +85,10 @@ KILLED = {1, 3}
 PYTEST_ARGS = ["-p", "no:xdist", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:threadexception",
                "-p", "tests.mutmut_order", "-m", "not browser", "--hypothesis-profile=mutate"]
 SURVIVED = {0, 5, 33}  # survived, no tests collected, no test covers it: run again once the tests change
+# Each module's SQLite verdicts of its last run, with its functions' hashes, committed with the code: a new scratch
+# copy starts from them, so only mutants of functions changed since (and survivors, if the tests changed) run again.
+RECORDED = ROOT / "tests" / "mutation_results"
+NOT_TESTS = {"mutate.py", "mutmut_order.py"}  # tools of `make mutate`, not tests: they change no verdict
 
 
 def _setup_cfg(module: str, tests: list[str]) -> str:
@@ -148,7 +155,7 @@ def _tests_digest(tests: list[str]) -> str:
     """What the module's verdicts depend on besides its own code: its test files and the tests' shared helpers."""
     digest = hashlib.sha256()
     for path in sorted({*(ROOT / t for t in tests), *(ROOT / "tests").glob("*.py")}):
-        if path.exists():
+        if path.exists() and path.name not in NOT_TESTS:
             digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -168,18 +175,59 @@ def _rerun_survivors(work: Path) -> int:
     return count
 
 
+def _recorded(module: str) -> Path:
+    return RECORDED / (module.replace("/", "_").removesuffix(".py") + ".json")
+
+
+def _seed(work: Path, module: str, digest: str) -> int:
+    """Give a scratch copy without results the recorded verdicts (mutmut keeps those of functions whose hash is
+    unchanged; survivors are dropped if the tests changed since); how many it took."""
+    meta, record = work / "mutants" / f"{module}.meta", _recorded(module)
+    if meta.exists() or not record.exists():
+        return 0
+    data = json.loads(record.read_text())
+    prefix = module.removesuffix(".py").replace("/", ".")
+    codes = {f"{prefix}.{function}__mutmut_{number}": code for function, entry in data["functions"].items()
+             for number, code in enumerate(entry["verdicts"], start=1)}
+    if data["tests_sha256"] != digest:
+        codes = {name: None if code in SURVIVED else code for name, code in codes.items()}
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps({"exit_code_by_key": codes, "type_check_error_by_key": {}, "durations_by_key": {},
+                                "hash_by_function_name": {f: e["hash"] for f, e in data["functions"].items()},
+                                "estimated_durations_by_key": {}}, indent=4))
+    return sum(code is not None for code in codes.values())
+
+
+def _record(work: Path, module: str, digest: str) -> None:
+    """Write this run's verdicts to tests/mutation_results (commit them with the change they measured)."""
+    meta = json.loads((work / "mutants" / f"{module}.meta").read_text())
+    verdicts: dict[str, dict[int, int | None]] = {}
+    for name, code in meta["exit_code_by_key"].items():
+        function, _, number = name.rpartition(".")[2].rpartition("__mutmut_")
+        verdicts.setdefault(function, {})[int(number)] = code
+    functions = {function: {"hash": meta["hash_by_function_name"][function],
+                            "verdicts": [verdicts[function][n] for n in range(1, len(verdicts[function]) + 1)]}
+                 for function in sorted(verdicts)}
+    RECORDED.mkdir(exist_ok=True)
+    lines = [f"  {json.dumps(function)}: {json.dumps(entry)}" for function, entry in functions.items()]
+    _recorded(module).write_text(f'{{"tests_sha256": "{digest}", "functions": {{\n' + ",\n".join(lines) + "\n}}\n")
+
+
 def mutate(module: str, mutmut: str, database_url: str = "", names: list[str] | None = None) -> dict:
     """Run mutmut on one module in its scratch copy (on SQLite, or on `database_url`, only the mutants `names`);
     its counts and survivors. The copy is kept between runs: only mutants of changed functions run again, and the
-    survivors too when the tests changed; MUTATE_FRESH=1 starts from nothing."""
+    survivors too when the tests changed; a new copy starts from the recorded verdicts; MUTATE_FRESH=1 from
+    nothing."""
     work = SCRATCH / (module.replace("/", "_").removesuffix(".py") + ("-postgresql" if database_url else ""))
-    if os.environ.get("MUTATE_FRESH") == "1":
+    fresh = os.environ.get("MUTATE_FRESH") == "1"
+    if fresh:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     _sync(work)
     _copy_changed_text(work / "setup.cfg", _setup_cfg(module, MODULES[module]))
     digest_file, digest = work / "tests.sha256", _tests_digest(MODULES[module])
     rerun = _rerun_survivors(work) if digest_file.exists() and digest_file.read_text() != digest else 0
+    seeded = 0 if database_url or fresh else _seed(work, module, digest)
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     template = work / "schema-template.db"
     template.unlink(missing_ok=True)  # built again by this run's first session: the models may have changed
@@ -192,11 +240,13 @@ def mutate(module: str, mutmut: str, database_url: str = "", names: list[str] | 
         subprocess.run([mutmut, "run", "--max-children", CHILDREN, *(names or [])], cwd=work, env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=False)
     digest_file.write_text(digest)
+    if not database_url and not names and (work / "mutants" / f"{module}.meta").exists():
+        _record(work, module, digest)
     outcomes, survivors = _scores(work, set(names) if names else None)
     total = sum(outcomes.values())
     return {"module": module, "backend": "postgresql" if database_url else "sqlite", "killed": outcomes["killed"],
             "total": total, "outcomes": dict(outcomes), "survivors": survivors, "rerun_survivors": rerun,
-            "seconds": round(time.monotonic() - started), "work": str(work)}
+            "recorded_verdicts_used": seeded, "seconds": round(time.monotonic() - started), "work": str(work)}
 
 
 def _copy_changed_text(target: Path, text: str) -> None:
@@ -206,6 +256,8 @@ def _copy_changed_text(target: Path, text: str) -> None:
 
 def _report(result: dict) -> None:
     again = f", {result['rerun_survivors']} survivors run again (tests changed)" if result["rerun_survivors"] else ""
+    if result.get("recorded_verdicts_used"):
+        again += f", {result['recorded_verdicts_used']} verdicts taken from {_recorded(result['module']).name}"
     print(f"{result['module']} ({result['backend']}): {result['killed']}/{result['total']} killed "
           f"{result['outcomes']} in {result['seconds']}s{again} ({result['work']})", flush=True)
     for name in result["survivors"]:
