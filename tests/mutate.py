@@ -14,6 +14,7 @@ Incremental: scratch copies are kept, and each module's SQLite verdicts are reco
 """
 from __future__ import annotations
 
+import ast
 import filecmp
 import hashlib
 import json
@@ -151,11 +152,27 @@ def _sync(work: Path) -> None:
             stale.unlink()
 
 
+def _test_files(tests: list[str]) -> set[Path]:
+    """The selection's files, the tests/*.py helpers, and every tests module they import (at any depth)."""
+    found: set[Path] = set()
+    todo = [ROOT / t for t in tests] + sorted((ROOT / "tests").glob("*.py"))
+    while todo:
+        path = todo.pop()
+        if path in found or not path.exists() or path.name in NOT_TESTS:
+            continue
+        found.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+                alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            todo += [ROOT / (name.replace(".", "/") + ".py") for name in names if name.startswith("tests.")]
+    return found
+
+
 def _tests_digest(tests: list[str]) -> str:
-    """What the module's verdicts depend on besides its own code: its test files and the tests' shared helpers."""
+    """What the module's verdicts depend on besides its own code: its test files and the test code they use."""
     digest = hashlib.sha256()
-    for path in sorted({*(ROOT / t for t in tests), *(ROOT / "tests").glob("*.py")}):
-        if path.exists() and path.name not in NOT_TESTS:
+    for path in sorted(_test_files(tests)):
+        if path.exists():
             digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
