@@ -59,7 +59,7 @@ MODULES: dict[str, list[str]] = {
     "ingest/store.py": ["tests/ingest/test_store.py", "tests/ingest/test_last_seen_exact.py",
                         "tests/ingest/test_ingest_across_processes.py", "tests/ingest/test_batch_rules.py",
                         "tests/api/test_api_ingest.py", "tests/billing/test_archive.py",
-                        "tests/billing/test_reading_days.py"],
+                        "tests/billing/test_reading_days.py", "tests/database/test_driver.py"],
     "ingest/suppressions.py": ["tests/ingest/test_suppressions_bounded.py", "tests/ingest/test_suppression_rules.py"],
     "api/keys.py": ["tests/api/test_api_keys.py", "tests/api/test_api_auth.py", "tests/api/test_api_key_display.py",
                     "tests/commands/test_cli.py"],

@@ -65,7 +65,7 @@ def test_a_connection_the_server_ended_is_an_invalidated_operational_error_and_r
 
 
 @postgres_only
-def test_ingest_whose_connection_is_ended_mid_request_answers_503_and_the_retry_stores_it(app, client):
+def test_ingest_whose_connection_is_ended_mid_request_answers_503_and_the_retry_stores_it(app, client, caplog):
     make_unit_type(app, "cpu_hours")
     key = make_key(app, "ingest")
     with app.app_context():
@@ -87,6 +87,7 @@ def test_ingest_whose_connection_is_ended_mid_request_answers_503_and_the_retry_
     assert answer.status_code == 503, answer.get_data(as_text=True)
     assert answer.headers["Retry-After"] == "5"
     assert answer.get_json() == {"error": "the database is busy or unavailable; retry shortly"}
+    assert "[SQL: find_assets]" in caplog.text  # the log names the statement that met the lost connection
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Reading)) == 0
 
