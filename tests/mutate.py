@@ -172,28 +172,36 @@ def _tests_digest(tests: list[str]) -> str:
     """What the module's verdicts depend on besides its own code: its test files and the test code they use."""
     digest = hashlib.sha256()
     for path in sorted(_test_files(tests)):
-        if path.exists():
-            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
+def _forget_survivors(codes: dict[str, int | None]) -> int:
+    """Set the survivors' verdicts to None in place (the tests changed: they may be killed now); how many."""
+    again = [name for name, code in codes.items() if code in SURVIVED]
+    for name in again:
+        codes[name] = None
+    return len(again)
+
+
 def _rerun_survivors(work: Path) -> int:
-    """Forget the survivors' verdicts (the tests changed: they may be killed now); how many."""
+    """Forget the survivors' verdicts in the scratch copy's results; how many."""
     count = 0
     for meta in (work / "mutants").rglob("*.meta"):
         data = json.loads(meta.read_text())
-        codes = data["exit_code_by_key"]
-        again = [name for name, code in codes.items() if code in SURVIVED]
-        for name in again:
-            codes[name] = None
-        if again:
+        if forgotten := _forget_survivors(data["exit_code_by_key"]):
             meta.write_text(json.dumps(data, indent=4))
-        count += len(again)
+        count += forgotten
     return count
 
 
+def _slug(module: str) -> str:
+    """billing/usage.py -> billing_usage: the name of its scratch copy and of its recorded verdicts."""
+    return module.replace("/", "_").removesuffix(".py")
+
+
 def _recorded(module: str) -> Path:
-    return RECORDED / (module.replace("/", "_").removesuffix(".py") + ".json")
+    return RECORDED / f"{_slug(module)}.json"
 
 
 def _seed(work: Path, module: str, digest: str) -> int:
@@ -207,7 +215,7 @@ def _seed(work: Path, module: str, digest: str) -> int:
     codes = {f"{prefix}.{function}__mutmut_{number}": code for function, entry in data["functions"].items()
              for number, code in enumerate(entry["verdicts"], start=1)}
     if data["tests_sha256"] != digest:
-        codes = {name: None if code in SURVIVED else code for name, code in codes.items()}
+        _forget_survivors(codes)
     meta.parent.mkdir(parents=True, exist_ok=True)
     meta.write_text(json.dumps({"exit_code_by_key": codes, "type_check_error_by_key": {}, "durations_by_key": {},
                                 "hash_by_function_name": {f: e["hash"] for f, e in data["functions"].items()},
@@ -235,7 +243,7 @@ def mutate(module: str, mutmut: str, database_url: str = "", names: list[str] | 
     its counts and survivors. The copy is kept between runs: only mutants of changed functions run again, and the
     survivors too when the tests changed; a new copy starts from the recorded verdicts; MUTATE_FRESH=1 from
     nothing."""
-    work = SCRATCH / (module.replace("/", "_").removesuffix(".py") + ("-postgresql" if database_url else ""))
+    work = SCRATCH / (_slug(module) + ("-postgresql" if database_url else ""))
     fresh = os.environ.get("MUTATE_FRESH") == "1"
     if fresh:
         shutil.rmtree(work, ignore_errors=True)
