@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import case, delete, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from billing.periods import current_period_start, next_period, period_label, period_of
@@ -143,15 +144,19 @@ def _write_file(session: Session, period_start: datetime, path: Path) -> tuple[i
     partial = path.with_name(path.name + ".partial")
     count = 0
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # readings are client data
-    with open(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
-        packed.write((",".join(HEADER) + "\n").encode())
-        if session.get_bind().dialect.name == "postgresql":
-            count = _copy_out_postgres(session, period_start, end, packed)
-        else:
-            count = _copy_out_sqlite(session, period_start, end, packed)
-        packed.close()
-        raw.flush()
-        os.fsync(raw.fileno())
+    try:
+        with open(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+            packed.write((",".join(HEADER) + "\n").encode())
+            if session.get_bind().dialect.name == "postgresql":
+                count = _copy_out_postgres(session, period_start, end, packed)
+            else:
+                count = _copy_out_sqlite(session, period_start, end, packed)
+            packed.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
     return count, _sha256(path)
 
@@ -246,11 +251,19 @@ def restore_file(session: Session, path: Path) -> RestoreResult:
 def _load_postgres(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
     session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
                          "ts timestamptz, value numeric, received_at timestamptz)"))
-    with driver_cursor(session, "restore_copy_in") as cursor, gzip.open(path, "rb") as packed:
-        _check_header(path, packed.readline().decode("utf-8", errors="replace"))
-        with cursor.copy("COPY restore_readings FROM STDIN WITH (FORMAT csv)") as copy:
-            for block in iter(lambda: packed.read(1 << 20), b""):
-                copy.write(block)
+    try:
+        with driver_cursor(session, "restore_copy_in") as cursor, gzip.open(path, "rb") as packed:
+            _check_header(path, packed.readline().decode("utf-8", errors="replace"))
+            with cursor.copy("COPY restore_readings FROM STDIN WITH (FORMAT csv)") as copy:
+                for block in iter(lambda: packed.read(1 << 20), b""):
+                    copy.write(block)
+    except DBAPIError as exc:
+        if not str(getattr(exc.orig, "sqlstate", "")).startswith("22"):  # class 22: data exception
+            raise
+        diag = exc.orig.diag
+        copy_line = re.search(r"line (\d+)", diag.context or "")
+        where = f"line {int(copy_line.group(1)) + 1}" if copy_line else "a line"  # COPY counts after the header
+        raise ArchiveRefused(f"{path.name}: {where} is not a reading ({diag.message_primary})") from exc
     session.execute(text("UPDATE restore_readings SET value = round(value * 1000000)"))
     rows, outside = session.execute(text(
         "SELECT count(*), count(*) FILTER (WHERE ts < :start OR ts >= :end) FROM restore_readings"),
@@ -276,11 +289,15 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
         _check_header(path, handle.readline())
         reader = csv.reader(handle)
         batch = []
-        for asset_id, unit_type_id, ts, value, received in reader:
-            moment = ts.removesuffix("Z").replace("T", " ")
-            outside += not low <= moment < high
-            batch.append((int(asset_id), int(unit_type_id), moment, to_micro(Decimal(value)),
-                          received.removesuffix("Z").replace("T", " ")))
+        for line, fields in enumerate(reader, start=2):
+            try:
+                asset_id, unit_type_id, ts, value, received = fields
+                row = (int(asset_id), int(unit_type_id), ts.removesuffix("Z").replace("T", " "),
+                       to_micro(Decimal(value)), received.removesuffix("Z").replace("T", " "))
+            except (ValueError, ArithmeticError) as exc:
+                raise ArchiveRefused(f"{path.name}: line {line} is not a reading ({exc})") from exc
+            outside += not low <= row[2] < high
+            batch.append(row)
             if len(batch) == CHUNK:
                 cursor.executemany("INSERT INTO restore_readings VALUES (?, ?, ?, ?, ?)", batch)
                 rows += len(batch)

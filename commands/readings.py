@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.exc import DBAPIError
 
 from billing.archive import ArchiveRefused, archivable_months, archive_month, archive_refusal, restore_file
 from billing.periods import current_period_start, parse_period, period_label
@@ -56,12 +57,23 @@ def archive_readings_command(before: str, out: Path) -> None:
             skipped.append(str(exc))
             click.echo(f"skipped {exc}")
             continue
+        except (DBAPIError, OSError) as exc:
+            raise click.ClickException(f"archiving {period_label(month)} stopped, its readings are kept and the month "
+                                       f"stays marked archiving; run the command again to finish it: "
+                                       f"{failure(exc)}") from None
         archived += 1
         click.echo(f"archived {result.period}: {result.readings:,} readings -> {result.path} (sha256 {result.sha256})")
     if skipped and not archived:
         raise click.ClickException(f"nothing archived before {period_label(cutoff)}: " + "; ".join(skipped))
     if not skipped and not archived:
         click.echo(f"no readings before {period_label(cutoff)} to archive")
+
+
+def failure(exc: DBAPIError | OSError) -> str:
+    """One line for an operator: the driver's message and, for the database, the statement that met it."""
+    if isinstance(exc, DBAPIError):
+        return f"{str(exc.orig).strip().splitlines()[0]} (in {exc.statement})"
+    return str(exc)
 
 
 @click.command("restore-readings")

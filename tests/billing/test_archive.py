@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from extensions import db
 from models import ArchivedMonth, AuditLog, BillingReading, Reading
 from tests.api_helpers import bearer, make_key
 from tests.factories import asset, bucket, readings, unit_type
+from tests.database.server_faults import postgres_only, terminate
 
 JAN = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FEB = datetime(2026, 2, 1, tzinfo=timezone.utc)
@@ -278,3 +280,159 @@ def test_archivable_months_are_those_with_readings_or_an_unfinished_mark_before_
                             ArchivedMonth(period_start=dec, status="archiving")])
         db.session.commit()
         assert archivable_months(db.session, apr) == [dec, JAN, MAR]
+
+
+# ---- failures on the way: a file that is not readings, a driver error mid-copy (every statement named) -------------
+
+def test_restore_refuses_a_row_that_is_not_a_reading_names_its_line_and_stores_nothing(app, runner, tmp_path):
+    """A restore reads every row before storing any: a row with a name for an asset id (line 3), a value that is not a
+    number (line 2) or a missing column (line 4) refuses the whole file, naming the file's line (the header is line
+    1), on both backends; on PostgreSQL the refusal's cause is the COPY's error, named restore_copy_in. The CLI says
+    so in one line, and the file once corrected loads."""
+    from billing.archive import ArchiveRefused, restore_file
+
+    with app.app_context():
+        vm, gb = asset("vm-1"), unit_type("gb")
+        db.session.commit()
+        vm_id, gb_id = vm.id, gb.id
+    good = f"{vm_id},{gb_id},2026-01-05T00:00:00.000000Z,1.000000,2026-01-05T00:00:00.000000Z"
+    header = ",".join(["asset_id", "unit_type_id", "ts", "value", "received_at"])
+    path = tmp_path / "readings-2026-01.csv.gz"
+    for lines, line in (([header, good, good.replace(f"{vm_id},", "vm-1,", 1)], 3),
+                        ([header, good.replace(",1.000000,", ",one,")], 2),
+                        ([header, good, good, good.rsplit(",", 1)[0]], 4)):
+        write_archive(path, lines)
+        with app.app_context():
+            with pytest.raises(ArchiveRefused, match=f"^readings-2026-01.csv.gz: line {line} is not a reading \\(") \
+                    as raised:
+                restore_file(db.session, path)
+            if db.engine.dialect.name == "postgresql":
+                assert raised.value.__cause__.statement == "restore_copy_in"
+            assert reading_rows(JAN, FEB) == []
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
+                AuditLog.action == "restore")) == 0
+
+    result = runner.invoke(args=["restore-readings", str(path)])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    assert "Error: readings-2026-01.csv.gz: line 4 is not a reading (" in result.output
+    write_archive(path, [header, good])
+    assert runner.invoke(args=["restore-readings", str(path)]).output == "restored 2026-01: 1 of 1 readings\n"
+
+
+class Refusals:
+    """SQLite's authorizer on every connection the app checks out: the (action, table, column) rules denied."""
+
+    def __init__(self) -> None:
+        self.denied: set[tuple] = set()
+        self.engines: list = []
+
+    def authorize(self, action, table, column, *_) -> int:
+        return sqlite3.SQLITE_DENY if (action, table, column) in self.denied else sqlite3.SQLITE_OK
+
+    def install(self, dbapi_connection, *_) -> None:
+        dbapi_connection.set_authorizer(self.authorize)
+
+    def deny(self, engine, *rules: tuple) -> None:
+        self.denied.update(rules)
+        if engine not in self.engines:
+            sa.event.listen(engine, "checkout", self.install)
+            self.engines.append(engine)
+
+
+@pytest.fixture
+def sqlite_refuses():
+    refusals = Refusals()
+    yield refusals
+    refusals.denied.clear()
+    for engine in refusals.engines:
+        sa.event.remove(engine, "checkout", refusals.install)
+
+
+def sqlite_only(app) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite's authorizer")
+
+
+def test_an_archive_whose_read_fails_keeps_readings_leaves_no_file_and_names_the_read(billed, runner, tmp_path,
+                                                                                     sqlite_refuses):
+    """SQLite: the read of January's readings fails (reading received_at is refused): the command stops with the
+    driver's message and the statement (archive_read), January keeps its readings and stays marked archiving, no
+    file or partial file is left; run again, it finishes."""
+    sqlite_only(billed)
+    out = tmp_path / "archive"
+    with billed.app_context():
+        engine = db.engine
+    sqlite_refuses.deny(engine, (sqlite3.SQLITE_READ, "readings", "received_at"))
+    result = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(out)])
+    assert result.exit_code == 1
+    assert ("Error: archiving 2026-01 stopped, its readings are kept and the month stays marked archiving; run the "
+            "command again to finish it: access to readings.received_at is prohibited (in archive_read)") \
+        in result.output
+    assert list(out.iterdir()) == [], "no file, and no partial file"
+    with billed.app_context():
+        assert count(JAN, FEB) == 2
+        assert db.session.get(ArchivedMonth, JAN).status == "archiving"
+    sqlite_refuses.denied.clear()
+    again = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(out)])
+    assert again.exit_code == 0 and "archived 2026-01: 2 readings" in again.output
+    assert [p.name for p in out.iterdir()] == ["readings-2026-01.csv.gz"]
+
+
+def test_a_restore_whose_load_fails_names_the_load_and_stores_nothing(app, tmp_path, sqlite_refuses):
+    """SQLite: the insert into the restore's work table is refused: the error names restore_load, nothing is stored,
+    the month is not reopened."""
+    from sqlalchemy.exc import DBAPIError
+
+    from billing.archive import restore_file
+
+    sqlite_only(app)
+    with app.app_context():
+        vm, gb = asset("vm-1"), unit_type("gb")
+        db.session.add(ArchivedMonth(period_start=JAN, status="archived", readings=1, file="x", sha256="0"))
+        db.session.commit()
+        path = tmp_path / "readings-2026-01.csv.gz"
+        write_archive(path, [",".join(["asset_id", "unit_type_id", "ts", "value", "received_at"]),
+                             f"{vm.id},{gb.id},2026-01-05T00:00:00.000000Z,1.000000,2026-01-05T00:00:00.000000Z"])
+        db.session.remove()
+        sqlite_refuses.deny(db.engine, (sqlite3.SQLITE_INSERT, "restore_readings", None))
+        with pytest.raises(DBAPIError) as raised:
+            restore_file(db.session, path)
+        assert raised.value.statement == "restore_load"
+        assert str(raised.value.orig) == "not authorized"
+        assert reading_rows(JAN, FEB) == []
+        assert db.session.get(ArchivedMonth, JAN).status == "archived"
+
+
+@postgres_only
+def test_an_archive_whose_connection_ends_mid_copy_keeps_readings_and_finishes_when_run_again(billed, runner,
+                                                                                            tmp_path):
+    """PostgreSQL: the server ends the connection between locking January's partition and copying it out: the
+    command stops naming archive_copy_out, January keeps its readings and stays marked archiving, no file or partial
+    file is left; run again, it finishes."""
+    with billed.app_context():
+        engine = db.engine
+    ended: list[int] = []
+
+    def end_after_lock(conn, cursor, statement, params, context, executemany) -> None:
+        if statement.startswith("LOCK TABLE") and not ended:
+            ended.append(conn.connection.driver_connection.info.backend_pid)
+            terminate(ended[0])
+
+    out = tmp_path / "archive"
+    sa.event.listen(engine, "after_cursor_execute", end_after_lock)
+    try:
+        result = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(out)])
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", end_after_lock)
+    assert ended, "the archive never locked the month"
+    assert result.exit_code == 1, result.output
+    assert "Error: archiving 2026-01 stopped, its readings are kept and the month stays marked archiving; run the " \
+           "command again to finish it: terminating connection due to administrator command (in archive_copy_out)" \
+        in result.output
+    assert list(out.iterdir()) == [], "no file, and no partial file"
+    with billed.app_context():
+        assert count(JAN, FEB) == 2
+        assert db.session.get(ArchivedMonth, JAN).status == "archiving"
+    again = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(out)])
+    assert again.exit_code == 0 and "archived 2026-01: 2 readings" in again.output

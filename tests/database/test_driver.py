@@ -2,8 +2,6 @@
 mid-request gives the API's 503, never a 500: the case a PostgreSQL restart under load hit once in ~20 runs."""
 from __future__ import annotations
 
-import os
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -12,20 +10,7 @@ from database.driver import driver_cursor, rollback_quietly
 from extensions import db
 from models import Reading
 from tests.api_helpers import bearer, make_key, make_unit_type, reading
-
-SERVER_DB = os.environ.get("DATABASE_URL", "")
-postgres_only = pytest.mark.skipif(not SERVER_DB, reason="the server ends the connection: PostgreSQL only")
-
-
-def terminate(backend_pid: int) -> None:
-    """End one backend from another connection, as a fast shutdown or an administrator does."""
-    engine = sa.create_engine(SERVER_DB)
-    try:
-        with engine.begin() as conn:
-            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid}).scalar() is True
-    finally:
-        engine.dispose()
-
+from tests.database.server_faults import postgres_only, terminate
 
 def test_a_driver_error_comes_out_as_sqlalchemys_named_and_the_session_goes_on(app):
     with app.app_context():
