@@ -285,15 +285,15 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
     low, high = sqlite_datetime(start), sqlite_datetime(end)
     rows = outside = 0
     with (driver_cursor(session, "restore_load") as cursor,
-          gzip.open(path, "rt", encoding="utf-8", newline="") as handle):
+          gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="") as handle):
         _check_header(path, handle.readline())
         reader = csv.reader(handle)
         batch = []
         for line, fields in enumerate(reader, start=2):
             try:
                 asset_id, unit_type_id, ts, value, received = fields
-                row = (int(asset_id), int(unit_type_id), ts.removesuffix("Z").replace("T", " "),
-                       to_micro(Decimal(value)), received.removesuffix("Z").replace("T", " "))
+                row = (int(asset_id), int(unit_type_id), _sqlite_time(ts), to_micro(Decimal(value)),
+                       _sqlite_time(received))
             except (ValueError, ArithmeticError) as exc:
                 raise ArchiveRefused(f"{path.name}: line {line} is not a reading ({exc})") from exc
             outside += not low <= row[2] < high
@@ -305,6 +305,11 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
         cursor.executemany("INSERT INTO restore_readings VALUES (?, ?, ?, ?, ?)", batch)
         rows += len(batch)
     return rows, outside
+
+
+def _sqlite_time(value: str) -> str:
+    """An archive file's time (ISO 8601) as SQLite stores it; ValueError for text that is not a time."""
+    return sqlite_datetime(datetime.fromisoformat(value))
 
 
 def archivable_months(session: Session, before: datetime) -> list[datetime]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -71,6 +72,8 @@ def test_archived_month_goes_to_a_file_refuses_rebilling_and_keeps_its_lines(bil
     assert rows[0] == ["asset_id", "unit_type_id", "ts", "value", "received_at"]
     assert sorted((r[2], r[3]) for r in rows[1:]) == [("2026-01-01T00:00:00.000000Z", "1.500000"),
                                                       ("2026-01-31T23:59:59.999000Z", "2.250000")]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", r[4]) for r in rows[1:]), \
+        "received_at in the same ISO 8601 UTC form as ts"
 
     with app.app_context():
         assert count(JAN, FEB) == 0 and count(FEB, MAR) == 1
@@ -215,8 +218,9 @@ def test_archive_file_is_reproducible_audited_and_restores_every_reading_exactly
         assert (again.rows, again.restored, again.skipped) == (3, 0, 3)
 
 
-def write_archive(path, lines: list[str]) -> None:
-    with gzip.open(path, "wt", newline="") as handle:
+def write_archive(path, lines: list[str], encoding: str = "utf-8") -> None:
+    """Latin-1 writes "\xff" as a byte that is not UTF-8."""
+    with gzip.open(path, "wt", encoding=encoding, newline="") as handle:
         handle.write("".join(line + "\n" for line in lines))
 
 
@@ -242,8 +246,9 @@ def test_restore_refuses_what_is_not_a_months_archive(app, tmp_path):
         with pytest.raises(ArchiveRefused, match="^readings-2026-01.csv.gz: 2 reading\\(s\\) outside 2026-01$"):
             restore_file(db.session, path)
         assert reading_rows(datetime(2025, 1, 1, tzinfo=timezone.utc), MAR) == []
-        for lines in (["asset_id,unit_type_id,ts,value"], [], ["ts,asset_id,unit_type_id,value,received_at"]):
-            write_archive(path, lines)
+        for lines in (["asset_id,unit_type_id,ts,value"], [], ["ts,asset_id,unit_type_id,value,received_at"],
+                      ["asset_id,unit_type_id,ts,value,received_at\xff"]):  # "\xff": a byte that is not UTF-8
+            write_archive(path, lines, "latin-1")
             with pytest.raises(ArchiveRefused, match="^readings-2026-01.csv.gz: the first line is not "
                                                      "asset_id,unit_type_id,ts,value,received_at$"):
                 restore_file(db.session, path)
@@ -287,8 +292,9 @@ def test_archivable_months_are_those_with_readings_or_an_unfinished_mark_before_
 def test_restore_refuses_a_row_that_is_not_a_reading_names_its_line_and_stores_nothing(app, runner, tmp_path):
     """A restore reads every row before storing any: a row with a name for an asset id (line 3), a value that is not a
     number (line 2) or a missing column (line 4) refuses the whole file, naming the file's line (the header is line
-    1), on both backends; on PostgreSQL the refusal's cause is the COPY's error, named restore_copy_in. The CLI says
-    so in one line, and the file once corrected loads."""
+    1), on both backends; so does a ts that is not a time (line 3) and a row with a byte that is not UTF-8 (line 2).
+    On PostgreSQL the refusal's cause is the COPY's error, named restore_copy_in. The CLI says so in one line, and the
+    file once corrected loads."""
     from billing.archive import ArchiveRefused, restore_file
 
     with app.app_context():
@@ -300,8 +306,10 @@ def test_restore_refuses_a_row_that_is_not_a_reading_names_its_line_and_stores_n
     path = tmp_path / "readings-2026-01.csv.gz"
     for lines, line in (([header, good, good.replace(f"{vm_id},", "vm-1,", 1)], 3),
                         ([header, good.replace(",1.000000,", ",one,")], 2),
+                        ([header, good, good.replace("2026-01-05T00:00:00.000000Z", "2026-01-05Tnoon", 1)], 3),
+                        ([header, good.replace(",1.000000,", ",1.0\xff,")], 2),
                         ([header, good, good, good.rsplit(",", 1)[0]], 4)):
-        write_archive(path, lines)
+        write_archive(path, lines, "latin-1")
         with app.app_context():
             with pytest.raises(ArchiveRefused, match=f"^readings-2026-01.csv.gz: line {line} is not a reading \\(") \
                     as raised:
@@ -436,3 +444,83 @@ def test_an_archive_whose_connection_ends_mid_copy_keeps_readings_and_finishes_w
         assert db.session.get(ArchivedMonth, JAN).status == "archiving"
     again = runner.invoke(args=["archive-readings", "--before", "2026-02", "--out", str(out)])
     assert again.exit_code == 0 and "archived 2026-01: 2 readings" in again.output
+
+
+# ---- a restore stores readings as ingest does, counts every chunk, recounts sealed days; the archive fence ---------
+
+def test_a_restore_stores_times_as_ingest_does_counts_every_chunk_and_recounts_the_sealed_days(app, tmp_path,
+                                                                                            monkeypatch):
+    """A January file of 5 rows read in chunks of 2 (two full chunks, then one row): 5 rows read. Its row at January
+    5th 00:00 repeats a reading ingested before (same asset, unit type, ts): skipped, the ingested value kept, so the
+    restored ts is stored as ingest stores it (on SQLite: no 'T', no 'Z' left in the text); each restored reading is
+    found by its ts and received_at. January's days were sealed (horizon February 1st): the restore recounts them
+    (January 5th: the ingested reading and the new one)."""
+    from billing import archive
+    from billing.archive import restore_file
+    from database.reading_days import seal_days, sealed_before
+    from models import ReadingDay
+
+    monkeypatch.setattr(archive, "CHUNK", 2)
+    received = datetime(2026, 1, 5, 0, 0, 1, tzinfo=timezone.utc)
+    with app.app_context():
+        vm, gb = asset("vm-1"), unit_type("gb")
+        readings(vm, [("2026-01-05T00:00:00+00:00", "1")], gb, received_at=received)
+        db.session.commit()
+        vm_id, gb_id = vm.id, gb.id
+        seal_days(db.session, FEB)
+        assert sealed_before(db.session) == FEB
+        restored_rows = [  # (ts, value, received_at) as written in the file
+            ("2026-01-05T12:00:00.000000Z", "2.000000", "2026-01-05T12:00:01.000000Z"),
+            ("2026-01-20T00:00:00.500000Z", "3.500000", "2026-01-21T00:00:00.000000Z"),
+            ("2026-01-31T23:59:59.999999Z", "4.000000", "2026-02-01T00:00:00.250000Z"),
+            ("2026-01-01T00:00:00.000000Z", "5.000000", "2026-01-01T00:00:00.000000Z")]
+        path = tmp_path / "readings-2026-01.csv.gz"
+        write_archive(path, [",".join(["asset_id", "unit_type_id", "ts", "value", "received_at"]),
+                             f"{vm_id},{gb_id},2026-01-05T00:00:00.000000Z,9.000000,2026-01-06T00:00:00.000000Z",
+                             *[f"{vm_id},{gb_id},{ts},{value},{at}" for ts, value, at in restored_rows]])
+        result = restore_file(db.session, path)
+        assert (result.rows, result.restored, result.skipped) == (5, 4, 1)
+
+        def moment(iso: str) -> datetime:
+            return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+        assert reading_rows(JAN, FEB) == sorted(
+            [(vm_id, gb_id, datetime(2026, 1, 5, tzinfo=timezone.utc), Decimal("1"), received)]
+            + [(vm_id, gb_id, moment(ts), Decimal(value), moment(at)) for ts, value, at in restored_rows])
+        for ts, _, at in restored_rows:
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(Reading).where(
+                Reading.ts == moment(ts), Reading.received_at == moment(at))) == 1, (ts, at)
+        days = db.session.execute(sa.select(ReadingDay.day, ReadingDay.n, ReadingDay.total, ReadingDay.top).where(
+            ReadingDay.asset_id == vm_id, ReadingDay.unit_type_id == gb_id).order_by(ReadingDay.day)).all()
+        assert [tuple(day) for day in days] == [
+            (datetime(2026, 1, 1, tzinfo=timezone.utc), 1, Decimal("5"), Decimal("5")),
+            (datetime(2026, 1, 5, tzinfo=timezone.utc), 2, Decimal("3"), Decimal("2")),
+            (datetime(2026, 1, 20, tzinfo=timezone.utc), 1, Decimal("3.5"), Decimal("3.5")),
+            (datetime(2026, 1, 31, tzinfo=timezone.utc), 1, Decimal("4"), Decimal("4"))]
+
+
+@postgres_only
+def test_marking_a_month_archiving_waits_for_the_ingest_batches_in_flight(app):
+    """PostgreSQL: a batch in flight holds the archive fence shared until it commits; marking January archiving takes
+    the fence exclusive, so it waits for the batch (here it gives up at lock_timeout, and nothing is marked); once the
+    batch has committed, the mark goes through."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from billing.archive import mark_archiving
+    from database.partitions import hold_archive_fence
+
+    with app.app_context():
+        batch = Session(db.engine)
+        try:
+            hold_archive_fence(batch)
+            db.session.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                mark_archiving(db.session, JAN)
+            db.session.rollback()
+            assert db.session.get(ArchivedMonth, JAN) is None
+            batch.commit()
+        finally:
+            batch.close()
+        mark_archiving(db.session, JAN)
+        assert db.session.get(ArchivedMonth, JAN).status == "archiving"
