@@ -20,6 +20,7 @@ import hashlib
 import io
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -225,10 +226,13 @@ def restore_file(session: Session, path: Path) -> RestoreResult:
     end = next_period(period_start)
     try:
         create_month_partition(session, period_start)
-        if session.get_bind().dialect.name == "postgresql":
-            rows, outside = _load_postgres(session, path, period_start, end)
-        else:
-            rows, outside = _load_sqlite(session, path, period_start, end)
+        try:
+            if session.get_bind().dialect.name == "postgresql":
+                rows, outside = _load_postgres(session, path, period_start, end)
+            else:
+                rows, outside = _load_sqlite(session, path, period_start, end)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise ArchiveRefused(f"{path.name}: not a whole gzip file ({exc})") from exc
         if outside:
             raise ArchiveRefused(f"{path.name}: {outside} reading(s) outside {period_label(period_start)}")
         restored = session.execute(text(

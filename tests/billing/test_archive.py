@@ -524,3 +524,29 @@ def test_marking_a_month_archiving_waits_for_the_ingest_batches_in_flight(app):
             batch.close()
         mark_archiving(db.session, JAN)
         assert db.session.get(ArchivedMonth, JAN).status == "archiving"
+
+
+def test_restore_refuses_a_file_that_is_not_whole_gzip_and_stores_nothing(app, runner, tmp_path):
+    """Plain text under an archive's name, and an archive cut short (a copy that stopped half way), are refused in
+    one line on both backends: nothing stored, the month's archive mark kept."""
+    header = ",".join(["asset_id", "unit_type_id", "ts", "value", "received_at"])
+    with app.app_context():
+        vm, gb = asset("vm-1"), unit_type("gb")
+        db.session.add(ArchivedMonth(period_start=JAN, status="archived", readings=400, file="x", sha256="0"))
+        db.session.commit()
+        row = f"{vm.id},{gb.id},2026-01-05T00:00:00.000000Z,1.000000,2026-01-05T00:00:00.000000Z"
+    path = tmp_path / "readings-2026-01.csv.gz"
+    path.write_text(header + "\n" + row + "\n")
+    result = runner.invoke(args=["restore-readings", str(path)])
+    assert result.exit_code == 1
+    assert "Error: readings-2026-01.csv.gz: not a whole gzip file (Not a gzipped file (b'as'))" in result.output
+    write_archive(path, [header] + [row.replace("00:00:00.000000Z,1", f"00:{m:02}:00.000000Z,1", 1)
+                                    for m in range(60)])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:len(whole) // 2])
+    result = runner.invoke(args=["restore-readings", str(path)])
+    assert result.exit_code == 1
+    assert "Error: readings-2026-01.csv.gz: not a whole gzip file (" in result.output
+    with app.app_context():
+        assert reading_rows(JAN, FEB) == []
+        assert db.session.get(ArchivedMonth, JAN).status == "archived"
