@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import delete, select
 
 from billing.usage import Bucket, _p95_from_days, _pairs, bucket_usages
-from database.reading_days import keep_tops, recount_sealed, seal_days, seal_ended_days, sealed_window
+from database.reading_days import keep_tops, seal_days, sealed_window
 from extensions import db
 from models import ReadingDayTop
 from tests.api_helpers import bearer, make_key
@@ -158,106 +157,6 @@ def test_a_day_sealed_before_tops_were_kept_is_read_raw_until_recounted(app, run
     assert "counted 5 sealed day(s) again" in result.output
     with app.app_context():
         assert tops() == before
-
-
-def test_recount_sealed_counts_each_sealed_day_again_with_progress(app):
-    """Readings on Nov 2 and 4 and no horizon: nothing (0 days, one final report); horizon Nov 5: Nov 2, 3 and 4
-    counted again, 0/33/66 %, then 100, and their tops are back."""
-    with app.app_context():
-        gb = unit_type("gb")
-        vm = asset("vm-1")
-        readings(vm, day_of_values(2, [1, 2, 3]) + day_of_values(4, [9]), gb)
-        db.session.commit()
-        calls: list[tuple[int, str]] = []
-        assert recount_sealed(db.session, lambda percent, message: calls.append((percent, message))) == 0
-        assert calls == [(100, "0 day(s) counted again")]
-        seal_days(db.session, datetime(2026, 11, 5, tzinfo=UTC))
-        db.session.execute(delete(ReadingDayTop))
-        db.session.commit()
-        calls.clear()
-        assert recount_sealed(db.session, lambda percent, message: calls.append((percent, message))) == 3
-        assert calls == [(0, "counting 2026-11-02 again"), (33, "counting 2026-11-03 again"),
-                         (66, "counting 2026-11-04 again"), (100, "3 day(s) counted again")]
-        assert tops() == {(vm.id, "2026-11-02"): [(1, D(3))], (vm.id, "2026-11-04"): [(1, D(9))]}
-
-
-
-def test_recount_sealed_has_nothing_to_count_before_the_first_reading_or_without_readings(app):
-    """A horizon before the first reading, or a horizon and no readings at all: 0 days counted again."""
-    with app.app_context():
-        seal_days(db.session, datetime(2026, 11, 5, tzinfo=UTC))
-        assert recount_sealed(db.session) == 0
-        readings(asset("vm-1"), day_of_values(9, [1]), unit_type("gb"))
-        db.session.commit()
-        assert recount_sealed(db.session) == 0
-
-
-def test_the_nightly_seal_reports_its_progress(app):
-    """seal_ended_days hands its progress callback on: a day sealed (0 %), then 100."""
-    with app.app_context():
-        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        readings(asset("a"), [((today - timedelta(days=2)).isoformat(), "1")], unit_type("gb"))
-        db.session.commit()
-        calls: list[int] = []
-        assert seal_ended_days(db.session, lambda percent, message: calls.append(percent)) == 1
-        assert calls == [0, 100]
-
-
-def test_recounting_a_sealed_day_waits_for_a_batch_writing_into_it(app, backend):
-    """PostgreSQL: a late batch writes the first reading of vm-2 on sealed Nov 2 (its day row is new, uncommitted)
-    while the sealed days are counted again: the recount waits for the batch (archive fence exclusive) and counts
-    it, where a recount running alongside would insert the same day row and fail on its key."""
-    import threading
-
-    from ingest.store import KnownSummaries, NewReading, prepare_readings, write_readings
-
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
-    with app.app_context():
-        gb = unit_type("gb")
-        vm, other = asset("vm-1"), asset("vm-2")
-        readings(vm, day_of_values(2, [5]), gb)
-        readings(other, day_of_values(3, [1]), gb)
-        db.session.commit()
-        seal_days(db.session, datetime(2026, 11, 4, tzinfo=UTC))
-        ids = (other.id, gb.id)
-    stored, counted = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def batch() -> None:
-        try:
-            with app.app_context():
-                known = KnownSummaries({ids[0]: datetime(2026, 11, 3, tzinfo=UTC)},
-                                       {ids: (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))})
-                write_readings(db.session, prepare_readings(
-                    [NewReading(ids[0], ids[1], datetime(2026, 11, 2, 11, tzinfo=UTC), D(7))],
-                    datetime(2026, 11, 4, tzinfo=UTC), "postgresql", known))
-                stored.set()
-                assert not counted.wait(2)  # the recount waits for this batch
-                db.session.commit()
-                db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
-            errors.append(exc)
-
-    def recount() -> None:
-        try:
-            with app.app_context():
-                recount_sealed(db.session)
-                counted.set()
-                db.session.remove()
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    first = threading.Thread(target=batch)
-    first.start()
-    assert stored.wait(30)
-    second = threading.Thread(target=recount)
-    second.start()
-    first.join(60)
-    second.join(60)
-    assert errors == [] and counted.is_set()
-    with app.app_context():
-        assert tops()[(ids[0], "2026-11-02")] == [(1, D(7))]
 
 
 # ---- p95 from tops against the slow reference, many readings per day ----------------------------------------------
