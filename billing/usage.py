@@ -280,13 +280,12 @@ def _p95_from_days(session: Session, start: datetime, end: datetime, sealed: tup
             .join(pairs, of_pairs(ReadingDayTop)).where(ReadingDayTop.day >= first, ReadingDayTop.day < last)
             .group_by(ReadingDayTop.asset_id, ReadingDayTop.unit_type_id, ReadingDayTop.day).subquery("kept"))
     floors = (select(ReadingDay.asset_id, ReadingDay.unit_type_id,
-                     func.max(case((kept.c.kept < ReadingDay.n, kept.c.low))).label("low"),
-                     func.max(case((kept.c.kept.is_(None), 1), else_=0)).label("missing"))
+                     type_coerce(func.max(case((kept.c.kept < ReadingDay.n, kept.c.low))), MicroUnits()),
+                     func.max(case((kept.c.kept.is_(None), 1), else_=0)))
               .join(pairs, of_pairs(ReadingDay))
               .outerjoin(kept, and_(kept.c.asset_id == ReadingDay.asset_id,
                                     kept.c.unit_type_id == ReadingDay.unit_type_id, kept.c.day == ReadingDay.day))
-              .where(*days, ReadingDay.n > 0).group_by(ReadingDay.asset_id, ReadingDay.unit_type_id)
-              .subquery("floors"))
+              .where(*days, ReadingDay.n > 0).group_by(ReadingDay.asset_id, ReadingDay.unit_type_id))
 
     counts = [select(ReadingDay.asset_id, ReadingDay.unit_type_id, ReadingDay.n.label("n"))
               .join(pairs, of_pairs(ReadingDay)).where(*days)]
@@ -310,16 +309,14 @@ def _p95_from_days(session: Session, start: datetime, end: datetime, sealed: tup
     picked = (select(ranked.c.asset_id, ranked.c.unit_type_id, ranked.c.value).join(need, and_(
         need.c.asset_id == ranked.c.asset_id, need.c.unit_type_id == ranked.c.unit_type_id))
         .where(100 * ascending >= 95 * need.c.n, 100 * (ascending - 1) < 95 * need.c.n).subquery("picked"))
-    # one statement, so the counts, the candidates and the floors are of one snapshot (late batches go on meanwhile)
-    query = (select(need.c.asset_id, need.c.unit_type_id, type_coerce(picked.c.value, MicroUnits()),
-                    type_coerce(floors.c.low, MicroUnits()), floors.c.missing)
-             .outerjoin(picked, and_(picked.c.asset_id == need.c.asset_id,
-                                     picked.c.unit_type_id == need.c.unit_type_id))
-             .outerjoin(floors, and_(floors.c.asset_id == need.c.asset_id,
-                                     floors.c.unit_type_id == need.c.unit_type_id)))
+    query = select(need.c.asset_id, need.c.unit_type_id, type_coerce(picked.c.value, MicroUnits())).outerjoin(
+        picked, and_(picked.c.asset_id == need.c.asset_id, picked.c.unit_type_id == need.c.unit_type_id))
+
+    limits = {(a, u): (low, missing) for a, u, low, missing in session.execute(floors)}
     found: dict[Pair, Decimal] = {}
     unsure: set[Pair] = set()
-    for a, u, value, low, missing in session.execute(query):
+    for a, u, value in session.execute(query):
+        low, missing = limits.get((a, u), (None, 0))
         if value is None or missing or (low is not None and value < low):
             unsure.add((a, u))
         else:
