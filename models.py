@@ -255,19 +255,6 @@ class ReadingDay(db.Model):
     top: Mapped[Decimal] = mapped_column(MicroUnits)
 
 
-class ReadingDayTop(db.Model):
-    """One of the highest values of an asset's readings of a unit type on a sealed UTC day (`rank` 1 is the
-    highest; ties get consecutive ranks): the day's `keep_tops(n)` highest are kept, so billing finds a month's p95
-    among ~1/10 of its readings (database/reading_days.py)."""
-
-    __tablename__ = "reading_day_tops"
-    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
-    unit_type_id: Mapped[int] = mapped_column(ForeignKey("unit_types.id", ondelete="CASCADE"), primary_key=True)
-    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    value: Mapped[Decimal] = mapped_column(MicroUnits)
-
-
 class ReadingDaysSealed(db.Model):
     """One row: every UTC day before `before` has its ReadingDay rows (none: no day is sealed yet)."""
 

@@ -13,11 +13,8 @@ one row per (asset, unit type), every one bounded by a ts range (one monthly par
   else the same GROUP BY joined to the pairs first (index range scans). On SQLite, per-pair correlated aggregates
   over the (asset, unit type, ts) unique index (`_pair_stats`: SQLite has no hash aggregate, its GROUP BY sorts
   every reading). `avg` = Decimal(sum)/count to 6 places, half-up, in Python.
-- p95: nearest rank r = ceil(0.95·n). With sealed days in the window, from the days' kept highest values (~1/10 of
-  their readings) and the other hours' readings, for every pair where that is provably exact (`_p95_from_days`);
-  the other pairs, and windows without sealed days, from the readings: PostgreSQL percentile_disc(0.95) WITHIN GROUP
-  (ORDER BY value) (the same rank, held for n = 1..2000 by a test); SQLite ROW_NUMBER()/COUNT() windows, the row
-  with 100·r >= 95·n > 100·(r−1).
+- p95: nearest rank r = ceil(0.95·n). PostgreSQL: percentile_disc(0.95) WITHIN GROUP (ORDER BY value) (the same
+  rank, held for n = 1..2000 by a test); SQLite: ROW_NUMBER()/COUNT() windows, the row with 100·r >= 95·n > 100·(r−1).
 - last: one ORDER BY ts DESC LIMIT 1 per pair, a backward seek on the unique index (no scan, no sort).
 - time_weighted: billing/time_weighted.py (a LEAD(ts) window per pair, exact in integers).
 Results are one row per (asset, unit type), so memory does not grow with the number of readings; they are read
@@ -31,14 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import (BigInteger, BindParameter, Integer, Select, and_, bindparam, case, cast, func, select,
-                        type_coerce, union_all)
+from sqlalchemy import BigInteger, BindParameter, Integer, cast, Select, and_, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from billing.time_weighted import time_weighted_stats, window_hours
 from database.reading_days import sealed_window
-from models import AGGREGATIONS, MICRO, Asset, Bucket, MicroTotal, MicroUnits, Reading, ReadingDay, ReadingDayTop, \
-    UnitType, bucket_assets
+from models import AGGREGATIONS, MICRO, Asset, Bucket, MicroTotal, MicroUnits, Reading, ReadingDay, UnitType, \
+    bucket_assets
 
 ZERO = Decimal("0.000000")
 Pair = tuple[int, int]
@@ -243,85 +239,11 @@ def _last_values(session: Session, start: datetime, end: datetime, bucket_filter
 
 
 def _p95_values(session: Session, start: datetime, end: datetime, bucket_filter) -> dict[Pair, Decimal]:
-    """(asset, unit) -> the value at nearest rank ceil(0.95·n) of the window's readings sorted ascending: from the
-    sealed days' tops and the other hours' readings where that is exact (`_p95_from_days`), else from the readings."""
-    found: dict[Pair, Decimal] = {}
-    sealed = sealed_window(session, start, end)
-    if sealed is not None:
-        found, unsure = _p95_from_days(session, start, end, sealed, _pairs(bucket_filter, ("p95",)))
-        if not unsure:
-            return found
-        bucket_filter = and_(bucket_filter, Asset.id.in_(_literal_ids("unsure_asset_ids", {a for a, _ in unsure})))
+    """(asset, unit) -> the value at nearest rank ceil(0.95·n) of the window's readings sorted ascending."""
     pairs = _pairs(bucket_filter, ("p95",))
     if session.get_bind().dialect.name == "postgresql":
-        return found | _p95_postgres(session, start, end, pairs)
-    return found | _p95_sqlite(session, start, end, pairs)
-
-
-def _p95_from_days(session: Session, start: datetime, end: datetime, sealed: tuple[datetime, datetime], pairs
-                   ) -> tuple[dict[Pair, Decimal], set[Pair]]:
-    """The p95 of each pair from its candidates, the sealed days' tops and every reading of the hours outside them,
-    and the pairs for which that is not exact (`unsure`: read their readings instead).
-
-    With n the pair's readings in the window (the days' counts plus the other hours') the p95 is the value at
-    ascending rank ceil(0.95·n), the k-th highest, k = n − ceil(0.95·n) + 1. A day keeps all its values above the
-    lowest one it kept (its floor), so when the k-th highest candidate c is at or above every floor of a day kept in
-    part, every value above c is a candidate: c is the k-th highest reading. Unsure: fewer than k candidates, c below
-    a floor, or a day sealed before tops were kept."""
-    first, last = sealed
-    days = (ReadingDay.day >= first, ReadingDay.day < last)
-    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
-
-    def of_pairs(table):
-        return and_(table.asset_id == pairs.c.asset_id, table.unit_type_id == pairs.c.unit_type_id)
-
-    kept = (select(ReadingDayTop.asset_id, ReadingDayTop.unit_type_id, ReadingDayTop.day,
-                   func.count().label("kept"), func.min(ReadingDayTop.value).label("low"))
-            .join(pairs, of_pairs(ReadingDayTop)).where(ReadingDayTop.day >= first, ReadingDayTop.day < last)
-            .group_by(ReadingDayTop.asset_id, ReadingDayTop.unit_type_id, ReadingDayTop.day).subquery("kept"))
-    floors = (select(ReadingDay.asset_id, ReadingDay.unit_type_id,
-                     type_coerce(func.max(case((kept.c.kept < ReadingDay.n, kept.c.low))), MicroUnits()),
-                     func.max(case((kept.c.kept.is_(None), 1), else_=0)))
-              .join(pairs, of_pairs(ReadingDay))
-              .outerjoin(kept, and_(kept.c.asset_id == ReadingDay.asset_id,
-                                    kept.c.unit_type_id == ReadingDay.unit_type_id, kept.c.day == ReadingDay.day))
-              .where(*days, ReadingDay.n > 0).group_by(ReadingDay.asset_id, ReadingDay.unit_type_id))
-
-    counts = [select(ReadingDay.asset_id, ReadingDay.unit_type_id, ReadingDay.n.label("n"))
-              .join(pairs, of_pairs(ReadingDay)).where(*days)]
-    candidates = [select(ReadingDayTop.asset_id, ReadingDayTop.unit_type_id, ReadingDayTop.value)
-                  .join(pairs, of_pairs(ReadingDayTop)).where(ReadingDayTop.day >= first, ReadingDayTop.day < last)]
-    for a, b in edges:
-        counts.append(select(Reading.asset_id, Reading.unit_type_id, func.count().label("n"))
-                      .join(pairs, of_pairs(Reading)).where(Reading.ts >= a, Reading.ts < b)
-                      .group_by(Reading.asset_id, Reading.unit_type_id))
-        candidates.append(select(Reading.asset_id, Reading.unit_type_id, Reading.value)
-                          .join(pairs, of_pairs(Reading)).where(Reading.ts >= a, Reading.ts < b))
-    counted = union_all(*counts).subquery("counted")
-    need = (select(counted.c.asset_id, counted.c.unit_type_id, cast(func.sum(counted.c.n), BigInteger).label("n"))
-            .group_by(counted.c.asset_id, counted.c.unit_type_id).having(func.sum(counted.c.n) > 0).subquery("need"))
-    pool = union_all(*candidates).subquery("pool")
-    ranked = select(pool.c.asset_id, pool.c.unit_type_id, pool.c.value, func.row_number().over(
-        partition_by=(pool.c.asset_id, pool.c.unit_type_id), order_by=pool.c.value.desc()).label("rank")
-    ).subquery("ranked")
-    # ascending rank j = n − rank + 1 is ceil(0.95·n): 100·j >= 95·n > 100·(j − 1)
-    ascending = need.c.n - ranked.c.rank + 1
-    picked = (select(ranked.c.asset_id, ranked.c.unit_type_id, ranked.c.value).join(need, and_(
-        need.c.asset_id == ranked.c.asset_id, need.c.unit_type_id == ranked.c.unit_type_id))
-        .where(100 * ascending >= 95 * need.c.n, 100 * (ascending - 1) < 95 * need.c.n).subquery("picked"))
-    query = select(need.c.asset_id, need.c.unit_type_id, type_coerce(picked.c.value, MicroUnits())).outerjoin(
-        picked, and_(picked.c.asset_id == need.c.asset_id, picked.c.unit_type_id == need.c.unit_type_id))
-
-    limits = {(a, u): (low, missing) for a, u, low, missing in session.execute(floors)}
-    found: dict[Pair, Decimal] = {}
-    unsure: set[Pair] = set()
-    for a, u, value in session.execute(query):
-        low, missing = limits.get((a, u), (None, 0))
-        if value is None or missing or (low is not None and value < low):
-            unsure.add((a, u))
-        else:
-            found[(a, u)] = value
-    return found, unsure
+        return _p95_postgres(session, start, end, pairs)
+    return _p95_sqlite(session, start, end, pairs)
 
 
 def _p95_postgres(session: Session, start: datetime, end: datetime, pairs) -> dict[Pair, Decimal]:

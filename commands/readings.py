@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from billing.archive import ArchiveRefused, archivable_months, archive_month, archive_refusal, restore_file
 from billing.periods import current_period_start, parse_period, period_label
 from database.partitions import AHEAD, create_partitions, months_ahead, partitioned
-from database.reading_days import recount_sealed, seal_ended_days, sealed_before
+from database.reading_days import seal_ended_days, sealed_before
 from extensions import db
 
 
@@ -91,16 +91,10 @@ def restore_readings_command(files: tuple[Path, ...]) -> None:
 
 
 @click.command("seal-reading-days")
-@click.option("--recount", is_flag=True, help="First count every day sealed already again (rows and tops): once, "
-                                               "after the upgrade that added the days' tops.")
 @with_appcontext
-def seal_reading_days_command(recount: bool) -> None:
+def seal_reading_days_command() -> None:
     """Seal the ended days (all but yesterday and today) into reading_days, as the nightly job does: the first run
     after an upgrade counts the whole history, one day per transaction."""
-    if recount:
-        with click.progressbar(length=100, label="counting sealed days again") as bar:
-            again = recount_sealed(db.session, lambda percent, _: bar.update(max(0, percent - bar.pos)))
-        click.echo(f"counted {again} sealed day(s) again")
     with click.progressbar(length=100, label="sealing days") as bar:
         days = seal_ended_days(db.session, lambda percent, _: bar.update(max(0, percent - bar.pos)))
     horizon = sealed_before(db.session)

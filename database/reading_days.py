@@ -1,7 +1,6 @@
-"""Readings by day: count, sum and max of each asset's readings of a unit type per UTC day (`reading_days`), and
-the day's highest values (`reading_day_tops`: the `keep_tops(n)` highest of its n readings), for every day before the
-sealed horizon (`reading_days_sealed`), so that billing adds up ~31 rows per pair and month instead of reading every
-raw reading, and finds a month's p95 among ~1/10 of them (last and time-weighted still read raw readings).
+"""Readings by day: count, sum and max of each asset's readings of a unit type per UTC day (`reading_days`), for
+every day before the sealed horizon (`reading_days_sealed`), so that billing adds up ~31 rows per pair and month
+instead of reading every raw reading (p95, last and time-weighted still read raw readings).
 
 Kept exact by three rules:
 - `seal_days` (nightly) computes a day's rows from the readings and moves the horizon past it, one day per
@@ -22,16 +21,10 @@ from sqlalchemy import delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from database.partitions import hold_archive_fence
-from models import Reading, ReadingDay, ReadingDaysSealed, ReadingDayTop, UnitType, UTCDateTime, utcnow
+from models import Reading, ReadingDay, ReadingDaysSealed, UnitType, UTCDateTime, utcnow
 
 DAY = timedelta(days=1)
 HORIZON_ID = 1
-KEEP_SHARE = 10  # a day keeps its n // KEEP_SHARE + 1 highest values: a month's p95 needs its top 5%
-
-
-def keep_tops(n: int) -> int:
-    """How many of a day's n readings are kept as its tops: rank r is kept while KEEP_SHARE·(r − 1) <= n."""
-    return n // KEEP_SHARE + 1
 
 
 def day_of(moment: datetime) -> datetime:
@@ -97,24 +90,6 @@ def seal_ended_days(session: Session, progress: Callable[[int, str], None] | Non
     return seal_days(session, day_of(utcnow()) - DAY, progress)
 
 
-def recount_sealed(session: Session, progress: Callable[[int, str], None] | None = None) -> int:
-    """Count every sealed day again from its readings (rows and tops), oldest first, one committed transaction per
-    day holding the archive fence, as sealing does; returns how many days. For days sealed before their tops were
-    kept (billing reads those days' raw readings for p95 until then)."""
-    report = progress or (lambda percent, message: None)
-    horizon = sealed_before(session)
-    units = list(session.scalars(select(UnitType.id).order_by(UnitType.id)))
-    start = _first_day(session, units) if horizon is not None else None
-    days = [start + i * DAY for i in range(max(0, (horizon - start) // DAY))] if start is not None else []
-    for done, day in enumerate(days):
-        report(done * 100 // len(days), f"counting {day:%Y-%m-%d} again")
-        hold_archive_fence(session, exclusive=True)
-        _count_day(session, day, units)
-        session.commit()
-    report(100, f"{len(days)} day(s) counted again")
-    return len(days)
-
-
 def recount_days(session: Session, start: datetime, end: datetime) -> int:
     """Recount the sealed days in [start, end) from the readings (after readings were loaded in bulk, e.g. an
     archive file restored), in the caller's transaction; returns how many days."""
@@ -130,25 +105,15 @@ def recount_days(session: Session, start: datetime, end: datetime) -> int:
 
 
 def _count_day(session: Session, day: datetime, units: list[int]) -> None:
-    """A day's rows and tops, from its readings (each unit type one range of ix_readings_unit_ts)."""
+    """A day's rows, from its readings (each unit type one range of ix_readings_unit_ts)."""
     session.execute(delete(ReadingDay).where(ReadingDay.day == day))
-    session.execute(delete(ReadingDayTop).where(ReadingDayTop.day == day))
-    if not units:
-        return
-    in_day = (Reading.unit_type_id.in_(units), Reading.ts >= day, Reading.ts < day + DAY)
-    session.execute(insert(ReadingDay).from_select(
-        ["asset_id", "unit_type_id", "day", "n", "total", "top"],
-        select(Reading.asset_id, Reading.unit_type_id, literal(day, UTCDateTime()), func.count(),
-               func.sum(Reading.value), func.max(Reading.value))
-        .where(*in_day).group_by(Reading.asset_id, Reading.unit_type_id)))
-    pair = (Reading.asset_id, Reading.unit_type_id)
-    ranked = select(Reading.asset_id, Reading.unit_type_id, Reading.value,
-                    func.row_number().over(partition_by=pair, order_by=Reading.value.desc()).label("rank"),
-                    func.count().over(partition_by=pair).label("n")).where(*in_day).subquery("ranked")
-    session.execute(insert(ReadingDayTop).from_select(
-        ["asset_id", "unit_type_id", "day", "rank", "value"],
-        select(ranked.c.asset_id, ranked.c.unit_type_id, literal(day, UTCDateTime()), ranked.c.rank, ranked.c.value)
-        .where(KEEP_SHARE * (ranked.c.rank - 1) <= ranked.c.n)))
+    if units:
+        session.execute(insert(ReadingDay).from_select(
+            ["asset_id", "unit_type_id", "day", "n", "total", "top"],
+            select(Reading.asset_id, Reading.unit_type_id, literal(day, UTCDateTime()), func.count(),
+                   func.sum(Reading.value), func.max(Reading.value))
+            .where(Reading.unit_type_id.in_(units), Reading.ts >= day, Reading.ts < day + DAY)
+            .group_by(Reading.asset_id, Reading.unit_type_id)))
 
 
 def _move_horizon(session: Session, before: datetime) -> None:
@@ -194,30 +159,6 @@ POSTGRES_REFRESH = (
     "top = excluded.top")
 
 
-SQLITE_DROP_TOPS = (
-    "DELETE FROM reading_day_tops WHERE (asset_id, unit_type_id, day) IN (SELECT json_extract(k.value, '$[0]'), "
-    "json_extract(k.value, '$[1]'), json_extract(k.value, '$[2]') FROM json_each(?) AS k)")
-SQLITE_TOPS = (
-    "INSERT INTO reading_day_tops (asset_id, unit_type_id, day, rank, value) "
-    "SELECT asset_id, unit_type_id, day, rank, value FROM (SELECT r.asset_id, r.unit_type_id, "
-    "json_extract(k.value, '$[2]') AS day, r.value, ROW_NUMBER() OVER (PARTITION BY r.asset_id, r.unit_type_id, "
-    "k.key ORDER BY r.value DESC) AS rank, count(*) OVER (PARTITION BY r.asset_id, r.unit_type_id, k.key) AS n "
-    "FROM json_each(?) AS k JOIN readings r ON r.asset_id = json_extract(k.value, '$[0]') "
-    "AND r.unit_type_id = json_extract(k.value, '$[1]') AND r.ts >= json_extract(k.value, '$[2]') "
-    f"AND r.ts < json_extract(k.value, '$[3]')) WHERE {KEEP_SHARE} * (rank - 1) <= n")
-POSTGRES_DROP_TOPS = (
-    "DELETE FROM reading_day_tops t USING json_array_elements(%s::json) AS k WHERE t.asset_id = (k->>0)::int "
-    "AND t.unit_type_id = (k->>1)::int AND t.day = (k->>2)::timestamptz")
-POSTGRES_TOPS = (
-    "INSERT INTO reading_day_tops (asset_id, unit_type_id, day, rank, value) "
-    "SELECT asset_id, unit_type_id, day, rank, value FROM (SELECT r.asset_id, r.unit_type_id, "
-    "(k->>2)::timestamptz AS day, r.value, ROW_NUMBER() OVER (PARTITION BY r.asset_id, r.unit_type_id, k->>2 "
-    "ORDER BY r.value DESC) AS rank, count(*) OVER (PARTITION BY r.asset_id, r.unit_type_id, k->>2) AS n "
-    "FROM json_array_elements(%s::json) AS k JOIN readings r ON r.asset_id = (k->>0)::int "
-    "AND r.unit_type_id = (k->>1)::int AND r.ts >= (k->>2)::timestamptz AND r.ts < (k->>3)::timestamptz) ranked "
-    f"WHERE {KEEP_SHARE} * (rank - 1) <= n")
-
-
 def late_days(pairs_at: Iterable[tuple[int, int, datetime]], horizon: datetime) -> list[tuple[int, int, datetime]]:
     """The distinct (asset, unit type, day) of the readings before the horizon, in key order."""
     return sorted({(a, u, day_of(ts)) for a, u, ts in pairs_at if ts < horizon})
@@ -225,7 +166,7 @@ def late_days(pairs_at: Iterable[tuple[int, int, datetime]], horizon: datetime) 
 
 def refresh_days(cursor, backend: str, keys: list[tuple[int, int, datetime]], day_text: Callable[[datetime], str]
                  ) -> None:
-    """Recount the rows and tops of these (asset, unit type, day)s from the readings, in the caller's transaction."""
+    """Recount the rows of these (asset, unit type, day)s from the readings, in the caller's transaction."""
     if not keys:
         return
     param = json.dumps([[a, u, day_text(day), day_text(day + DAY)] for a, u, day in keys])
@@ -233,9 +174,5 @@ def refresh_days(cursor, backend: str, keys: list[tuple[int, int, datetime]], da
         cursor.execute(POSTGRES_CLAIM, (param,))
         cursor.execute(POSTGRES_LOCK, (param,))
         cursor.execute(POSTGRES_REFRESH, (param,))
-        cursor.execute(POSTGRES_DROP_TOPS, (param,))
-        cursor.execute(POSTGRES_TOPS, (param,))
     else:
         cursor.execute(SQLITE_REFRESH, (param,))
-        cursor.execute(SQLITE_DROP_TOPS, (param,))
-        cursor.execute(SQLITE_TOPS, (param,))
