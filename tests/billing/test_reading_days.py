@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from sqlalchemy import select
 
 from billing.usage import bucket_specs, bucket_usages, usage_for_specs
-from database.reading_days import DAY, day_of, recount_days, seal_days, sealed_before, sealed_window
+from database.reading_days import DAY, day_of, recount_days, seal_days, seal_ended_days, sealed_before, \
+    sealed_window
 from extensions import db
 from ingest.batch import ingest_body
 from models import Reading, ReadingDay, ReadingDaysSealed
@@ -252,6 +253,18 @@ def test_the_nightly_job_and_the_command_seal_every_day_before_yesterday(app):
         assert sealed_before(db.session) == today - DAY
         assert scheduled_seal_days() == f"0 day(s) sealed; every day before {today - DAY:%Y-%m-%d} is sealed"
         assert [row[:1] for row in day_rows().values()] == [(1,)]
+
+
+def test_the_nightly_seal_hands_its_progress_on(app):
+    """seal_ended_days reports through the caller's callback (the command's progress bar): one day sealed (0 %), then
+    100."""
+    with app.app_context():
+        today = day_of(datetime.now(UTC))
+        readings(asset("a"), [((today - 2 * DAY).isoformat(), "1")])
+        db.session.commit()
+        calls: list[tuple[int, str]] = []
+        assert seal_ended_days(db.session, lambda percent, message: calls.append((percent, message))) == 1
+        assert calls == [(0, f"sealing {today - 2 * DAY:%Y-%m-%d}"), (100, "1 day(s) sealed")]
 
 
 def test_the_horizon_only_moves_forward(app):
