@@ -255,12 +255,14 @@ def restore_file(session: Session, path: Path) -> RestoreResult:
 def _load_postgres(session: Session, path: Path, start: datetime, end: datetime) -> tuple[int, int]:
     session.execute(text("CREATE TEMP TABLE restore_readings (asset_id integer, unit_type_id integer, "
                          "ts timestamptz, value numeric, received_at timestamptz)"))
+    lines, end_of_line = 0, True
     try:
         with driver_cursor(session, "restore_copy_in") as cursor, gzip.open(path, "rb") as packed:
             _check_header(path, packed.readline().decode("utf-8", errors="replace"))
             with cursor.copy("COPY restore_readings FROM STDIN WITH (FORMAT csv)") as copy:
                 for block in iter(lambda: packed.read(1 << 20), b""):
                     copy.write(block)
+                    lines, end_of_line = lines + block.count(b"\n"), block.endswith(b"\n")
     except DBAPIError as exc:
         if not str(getattr(exc.orig, "sqlstate", "")).startswith("22"):  # class 22: data exception
             raise
@@ -272,6 +274,10 @@ def _load_postgres(session: Session, path: Path, start: datetime, end: datetime)
     rows, outside = session.execute(text(
         "SELECT count(*), count(*) FILTER (WHERE ts < :start OR ts >= :end) FROM restore_readings"),
         {"start": start, "end": end}).one()
+    lines += not end_of_line  # a last line without its line end
+    if rows < lines:  # COPY stops at a line "\." (its end-of-data marker) and ignores the lines after it
+        raise ArchiveRefused(f"{path.name}: line {rows + 2} is not a reading (\\. ends the data of PostgreSQL's "
+                             "COPY: the lines after it would not be restored)")
     return int(rows), int(outside)
 
 

@@ -69,7 +69,7 @@ MODULES: dict[str, list[str]] = {
     "billing/trueups.py": ["tests/billing/test_trueups.py"],
     "billing/terms.py": ["tests/billing/test_terms.py", "tests/billing/test_terms_properties.py",
                          "tests/billing/test_trueups.py"],
-    "billing/archive.py": ["tests/billing/test_archive.py"],
+    "billing/archive.py": ["tests/billing/test_archive.py", "tests/billing/test_archive_files.py"],
     "billing/time_weighted.py": ["tests/billing/test_time_weighted.py", "tests/billing/test_usage_rules.py",
                                  "tests/billing/test_billing_usage.py"],
     "billing/gaps.py": ["tests/billing/test_gaps_rules.py", "tests/views/test_time_weighted_pages.py"],

@@ -1,0 +1,53 @@
+"""Archive files edited by hand: a line PostgreSQL's COPY would take for the end of the data ("\\."), a last line
+without its line end."""
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from billing.archive import ArchiveRefused, restore_file
+from extensions import db
+from models import Reading
+from tests.factories import asset, unit_type
+
+HEADER = "asset_id,unit_type_id,ts,value,received_at"
+
+
+def stored() -> list[tuple]:
+    db.session.expire_all()
+    return sorted((r.ts.day, r.value) for r in db.session.scalars(sa.select(Reading)))
+
+
+def test_an_end_of_data_line_is_refused_on_both_backends(app, tmp_path):
+    """A line "\\." (the end of the data for PostgreSQL's COPY, which would drop the lines after it) is not a
+    reading on either backend: inside the file, last with its line end, or last without one; nothing stored."""
+    with app.app_context():
+        vm, gb = asset("vm-1"), unit_type("gb")
+        db.session.commit()
+        rows = [f"{vm.id},{gb.id},2026-01-0{day}T00:00:00.000000Z,{day}.000000,2026-01-09T00:00:00.000000Z"
+                for day in (1, 2, 3)]
+        path = tmp_path / "readings-2026-01.csv.gz"
+        for text, line in ((f"{HEADER}\n{rows[0]}\n\\.\n{rows[1]}\n{rows[2]}\n", 3),
+                           (f"{HEADER}\n{rows[0]}\n{rows[1]}\n\\.\n", 4), (f"{HEADER}\n{rows[0]}\n\\.", 3)):
+            path.write_bytes(gzip.compress(text.encode()))
+            with pytest.raises(ArchiveRefused, match=f"^readings-2026-01.csv.gz: line {line} is not a reading \\("):
+                restore_file(db.session, path)
+            assert stored() == []
+
+
+@pytest.mark.parametrize("tail", ["\n", ""])
+def test_a_last_line_with_or_without_its_line_end_is_restored(app, tmp_path, tail):
+    """Two readings, the last followed by a line end or by nothing: both restored, on both backends."""
+    with app.app_context():
+        vm, gb = asset("vm-1"), unit_type("gb")
+        db.session.commit()
+        rows = [f"{vm.id},{gb.id},2026-01-0{day}T00:00:00.000000Z,{day}.000000,2026-01-09T00:00:00.000000Z"
+                for day in (1, 2)]
+        path = tmp_path / "readings-2026-01.csv.gz"
+        path.write_bytes(gzip.compress(f"{HEADER}\n{rows[0]}\n{rows[1]}{tail}".encode()))
+        result = restore_file(db.session, path)
+        assert (result.rows, result.restored) == (2, 2)
+        assert stored() == [(1, 1), (2, 2)]
