@@ -58,9 +58,8 @@ def archive_readings_command(before: str, out: Path) -> None:
             click.echo(f"skipped {exc}")
             continue
         except (DBAPIError, OSError) as exc:
-            raise click.ClickException(f"archiving {period_label(month)} stopped, its readings are kept and the month "
-                                       f"stays marked archiving; run the command again to finish it: "
-                                       f"{failure(exc)}") from None
+            raise click.ClickException(f"archiving {period_label(month)} stopped, its readings are kept; run the "
+                                       f"command again to finish it: {failure(exc)}") from None
         archived += 1
         click.echo(f"archived {result.period}: {result.readings:,} readings -> {result.path} (sha256 {result.sha256})")
     if skipped and not archived:
@@ -72,7 +71,8 @@ def archive_readings_command(before: str, out: Path) -> None:
 def failure(exc: DBAPIError | OSError) -> str:
     """One line for an operator: the driver's message and, for the database, the statement that met it."""
     if isinstance(exc, DBAPIError):
-        return f"{str(exc.orig).strip().splitlines()[0]} (in {exc.statement})"
+        statement = (exc.statement or "").strip().split("\n", 1)[0][:80]
+        return f"{str(exc.orig).strip().splitlines()[0]} (in {statement})"
     return str(exc)
 
 
