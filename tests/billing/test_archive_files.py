@@ -30,12 +30,29 @@ def test_an_end_of_data_line_is_refused_on_both_backends(app, tmp_path):
         rows = [f"{vm.id},{gb.id},2026-01-0{day}T00:00:00.000000Z,{day}.000000,2026-01-09T00:00:00.000000Z"
                 for day in (1, 2, 3)]
         path = tmp_path / "readings-2026-01.csv.gz"
+        postgres = db.engine.dialect.name == "postgresql"
         for text, line in ((f"{HEADER}\n{rows[0]}\n\\.\n{rows[1]}\n{rows[2]}\n", 3),
+                           (f"{HEADER}\n{rows[0]}\n\\.\n{rows[1]}\n{rows[2]}", 3),
                            (f"{HEADER}\n{rows[0]}\n{rows[1]}\n\\.\n", 4), (f"{HEADER}\n{rows[0]}\n\\.", 3)):
             path.write_bytes(gzip.compress(text.encode()))
-            with pytest.raises(ArchiveRefused, match=f"^readings-2026-01.csv.gz: line {line} is not a reading \\("):
+            refused = f"^readings-2026-01.csv.gz: line {line} is not a reading \\("
+            with pytest.raises(ArchiveRefused, match=refused) as no:
                 restore_file(db.session, path)
+            if postgres and not text.endswith("\\."):
+                assert str(no.value).endswith("(\\. ends the data of PostgreSQL's COPY: the lines after it would not "
+                                              "be restored)")
             assert stored() == []
+
+
+def test_a_file_with_the_header_alone_restores_nothing_and_reopens_its_month(app, tmp_path):
+    """An archive of a month without readings (the header alone, with or without its line end): 0 of 0 restored."""
+    with app.app_context():
+        path = tmp_path / "readings-2026-01.csv.gz"
+        for text in (f"{HEADER}\n", HEADER):
+            path.write_bytes(gzip.compress(text.encode()))
+            result = restore_file(db.session, path)
+            assert (result.period, result.rows, result.restored, result.skipped) == ("2026-01", 0, 0, 0)
+        assert stored() == []
 
 
 @pytest.mark.parametrize("tail", ["\n", ""])
