@@ -72,7 +72,8 @@ def failure(exc: DBAPIError | OSError) -> str:
     """One line for an operator: the driver's message and, for the database, the statement that met it."""
     if isinstance(exc, DBAPIError):
         statement = (exc.statement or "").strip().split("\n", 1)[0][:80]
-        return f"{str(exc.orig).strip().splitlines()[0]} (in {statement})"
+        message = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        return f"{message} (in {statement})"
     return str(exc)
 
 
