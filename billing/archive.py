@@ -42,6 +42,7 @@ from models import ArchivedMonth, BillingReading, Reading, UnitType, from_micro,
 HEADER = ("asset_id", "unit_type_id", "ts", "value", "received_at")
 FILE_RE = re.compile(r"readings-(\d{4})-(\d{2})\.csv\.gz$")
 CHUNK = 10_000
+LIMIT = "9223372036854.775808"  # 2^63 millionths: a reading's value is stored as a bigint of millionths
 
 
 class ArchiveRefused(ValueError):
@@ -270,6 +271,10 @@ def _load_postgres(session: Session, path: Path, start: datetime, end: datetime)
         copy_line = re.search(r"line (\d+)", diag.context or "")
         where = f"line {int(copy_line.group(1)) + 1}" if copy_line else "a line"  # COPY counts after the header
         raise ArchiveRefused(f"{path.name}: {where} is not a reading ({diag.message_primary})") from exc
+    unfit = session.execute(text(f"SELECT count(*) FROM restore_readings WHERE abs(value) >= {LIMIT}")).scalar()
+    if unfit:  # NaN and infinities pass COPY into numeric, and compare above the limit
+        raise ArchiveRefused(f"{path.name}: {unfit} value(s) not a reading's number (NaN, infinite, or {LIMIT} or "
+                             "more from 0)")
     session.execute(text("UPDATE restore_readings SET value = round(value * 1000000)"))
     rows, outside = session.execute(text(
         "SELECT count(*), count(*) FILTER (WHERE ts < :start OR ts >= :end) FROM restore_readings"),
@@ -304,6 +309,8 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
                 asset_id, unit_type_id, ts, value, received = fields
                 row = (int(asset_id), int(unit_type_id), _sqlite_time(ts), to_micro(Decimal(value)),
                        _sqlite_time(received))
+                if abs(row[3]) >= 1 << 63:
+                    raise ValueError(f"{value} is {LIMIT} or more from 0")
             except (ValueError, ArithmeticError) as exc:
                 raise ArchiveRefused(f"{path.name}: line {line} is not a reading ({exc})") from exc
             outside += not low <= row[2] < high

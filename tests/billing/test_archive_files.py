@@ -3,6 +3,7 @@ without its line end."""
 from __future__ import annotations
 
 import gzip
+from decimal import Decimal
 from datetime import datetime, timezone
 
 import pytest
@@ -68,3 +69,23 @@ def test_a_last_line_with_or_without_its_line_end_is_restored(app, tmp_path, tai
         result = restore_file(db.session, path)
         assert (result.rows, result.restored) == (2, 2)
         assert stored() == [(1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "9223372036854.775808", "1e30"])
+def test_a_value_that_is_not_a_readings_number_is_refused(app, tmp_path, value):
+    """NaN, infinities and values 2^63 millionths or more from 0 (a reading is stored as a bigint of millionths) are
+    refused in one line on both backends, nothing stored; 9223372036854.775807 is the largest that is kept."""
+    with app.app_context():
+        vm, gb = asset("vm-1"), unit_type("gb")
+        db.session.commit()
+        row = f"{vm.id},{gb.id},2026-01-05T00:00:00.000000Z,{{}},2026-01-09T00:00:00.000000Z"
+        path = tmp_path / "readings-2026-01.csv.gz"
+        path.write_bytes(gzip.compress(f"{HEADER}\n{row.format(value)}\n".encode()))
+        refusal = (r"1 value\(s\) not a reading's number \(NaN, infinite, or 9223372036854\.775808 or more from 0\)$"
+                   if db.engine.dialect.name == "postgresql" else r"line 2 is not a reading \(")
+        with pytest.raises(ArchiveRefused, match=f"^readings-2026-01.csv.gz: {refusal}"):
+            restore_file(db.session, path)
+        assert stored() == []
+        path.write_bytes(gzip.compress(f"{HEADER}\n{row.format('-9223372036854.775807')}\n".encode()))
+        assert restore_file(db.session, path).restored == 1
+        assert stored() == [(5, Decimal("-9223372036854.775807"))]
