@@ -311,8 +311,11 @@ def _load_sqlite(session: Session, path: Path, start: datetime, end: datetime) -
                        _sqlite_time(received))
                 if abs(row[3]) >= 1 << 63:
                     raise ValueError(f"{value} is {LIMIT} or more from 0")
-            except (ValueError, ArithmeticError) as exc:
+            except ValueError as exc:
                 raise ArchiveRefused(f"{path.name}: line {line} is not a reading ({exc})") from exc
+            except ArithmeticError as exc:  # decimal's: a value that is no number, or one too long to round
+                raise ArchiveRefused(f"{path.name}: line {line} is not a reading (its value is no number a reading "
+                                     "can hold)") from exc
             outside += not low <= row[2] < high
             batch.append(row)
             if len(batch) == CHUNK:
